@@ -1,0 +1,156 @@
+#!/usr/bin/env python3
+"""Two commands for a fresh machine with Python 3.11 and nothing else.
+
+    python3 dev.py run    install, migrate, start the embedded node, the projector
+                          and the web server on http://127.0.0.1:8000/ (prints a demo login)
+    python3 dev.py test   install, then run the whole test suite (a second pass runs the
+                          read-model tests on PostgreSQL when one is reachable)
+
+Everything goes into ./.venv, pinned by requirements/lock.txt. This file uses
+only the standard library, since it runs before anything is installed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+PY = VENV / "bin" / "python"
+STAMP = VENV / ".penguinpool-installed"
+POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
+# The tests that exercise the read model, projector and search, run again on PostgreSQL.
+POSTGRES_TESTS = "readmodel"
+
+
+def _say(message: str) -> None:
+    print(f"==> {message}", flush=True)
+
+
+def _install() -> None:
+    """Create .venv and install pinned packages; skipped when nothing changed."""
+    wanted = hashlib.sha256(
+        (ROOT / "pyproject.toml").read_bytes() + (ROOT / "requirements" / "lock.txt").read_bytes()
+    ).hexdigest()
+    if STAMP.exists() and STAMP.read_text() == wanted:
+        return
+    if not PY.exists():
+        _say("creating .venv")
+        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
+    _say("installing pinned packages into .venv (first run takes a minute)")
+    pip = [str(PY), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
+    subprocess.run([*pip, "-c", "requirements/lock.txt", "-e", ".[dev]"], check=True, cwd=ROOT)
+    STAMP.write_text(wanted)
+
+
+def _manage(*args: str, env: dict[str, str]) -> None:
+    subprocess.run([str(PY), "manage.py", *args], check=True, cwd=ROOT, env=env)
+
+
+def run() -> int:
+    _install()
+    env = {**os.environ}
+    env.setdefault("DEBUG", "true")  # development: demo login, runserver, no secret needed
+    _manage("migrate", "--no-input", "-v", "0", env=env)
+    _manage("kurrent_demo_user", env=env)
+    children: list[subprocess.Popen[bytes]] = []
+    try:
+        if not env.get("KURRENTDB_DEV_URL"):
+            _say("starting the embedded KurrentDB-compatible node")
+            children.append(
+                subprocess.Popen([str(PY), "manage.py", "kurrent_node"], cwd=ROOT, env=env)
+            )
+            _wait_for_node(env)
+        _say("starting the projector (live)")
+        children.append(
+            subprocess.Popen(
+                [str(PY), "manage.py", "kurrent_projector", "--live"], cwd=ROOT, env=env
+            )
+        )
+        _say("starting the web server on http://127.0.0.1:8000/  (Ctrl-C stops everything)")
+        web = subprocess.Popen(
+            [str(PY), "manage.py", "runserver", "127.0.0.1:8000", "--noreload"], cwd=ROOT, env=env
+        )
+        children.append(web)
+        while all(child.poll() is None for child in children):
+            time.sleep(0.5)
+        failed = [child for child in children if child.returncode not in (None, 0)]
+        return 1 if failed else 0
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        for child in reversed(children):
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        for child in children:
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+
+
+def _wait_for_node(env: dict[str, str]) -> None:
+    host = env.get("KURRENTDB_EMBEDDED_HOST", "127.0.0.1")
+    port = int(env.get("KURRENTDB_EMBEDDED_PORT", "2113"))
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"the embedded node did not start on {host}:{port} within 30 s")
+
+
+def _postgres_reachable() -> bool:
+    url = urlparse(POSTGRES_URL)
+    try:
+        with socket.create_connection((url.hostname or "127.0.0.1", url.port or 5432), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def test(extra: list[str]) -> int:
+    _install()
+    env = {**os.environ}
+    env.pop("DATABASE_URL", None)
+    _say("running the test suite (SQLite)")
+    code = subprocess.run([str(PY), "-m", "pytest", *extra], cwd=ROOT, env=env).returncode
+    if code != 0 or extra:
+        return code
+    if not _postgres_reachable():
+        if os.environ.get("CI"):
+            _say(f"PostgreSQL at {POSTGRES_URL} is not reachable, and CI requires it")
+            return 1
+        _say(f"SKIPPED the PostgreSQL pass: nothing listens at {POSTGRES_URL}")
+        return 0
+    _say("running the read-model, projector and search tests on PostgreSQL")
+    env["DATABASE_URL"] = POSTGRES_URL
+    return subprocess.run(
+        [str(PY), "-m", "pytest", "-m", POSTGRES_TESTS, "-p", "no:randomly"], cwd=ROOT, env=env
+    ).returncode
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) < 2 or argv[1] not in {"run", "test", "install"}:
+        print(__doc__)
+        return 2
+    if argv[1] == "run":
+        return run()
+    if argv[1] == "install":
+        _install()
+        return 0
+    return test(argv[2:])
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

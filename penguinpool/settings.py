@@ -1,0 +1,168 @@
+"""Django settings: every value comes from the environment or `.env` (django-environ).
+
+A missing or malformed variable stops start-up with one message naming it
+(`penguinpool.envcheck.ConfigError`), never a traceback from deep inside.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from penguinpool.envcheck import EnvReader
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+env = EnvReader(BASE_DIR / ".env")
+
+# --- core -------------------------------------------------------------------
+DEBUG = env.bool("DEBUG", default=False)
+# No default secret outside DEBUG: production must set SECRET_KEY.
+SECRET_KEY = env.secret(
+    "SECRET_KEY", debug_default="django-insecure-dev-only-key" if DEBUG else None
+)
+ALLOWED_HOSTS = env.list(
+    "ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"] if DEBUG else []
+)
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+DATA_DIR = Path(env.str("DATA_DIR", default=str(BASE_DIR / "var")))
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django_htmx",
+    "template_partials",
+    "kurrent",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "penguinpool.urls"
+WSGI_APPLICATION = "penguinpool.wsgi.application"
+ASGI_APPLICATION = "penguinpool.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    }
+]
+
+# --- database: SQLite by default, PostgreSQL via DATABASE_URL -----------------
+DATABASES = {
+    "default": env.db("DATABASE_URL", default=f"sqlite:///{DATA_DIR / 'penguinpool.sqlite3'}")
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL lets the live projector write while web requests read.
+    DATABASES["default"].setdefault("OPTIONS", {})
+    DATABASES["default"]["OPTIONS"].setdefault(
+        "init_command", "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+    )
+    DATABASES["default"]["OPTIONS"].setdefault("transaction_mode", "IMMEDIATE")
+    DATABASES["default"]["OPTIONS"].setdefault("timeout", 20)
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- auth ---------------------------------------------------------------------
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "kurrent-dashboard"
+LOGOUT_REDIRECT_URL = "login"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+# --- i18n, static -------------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env.str("TIME_ZONE", default="UTC")
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(BASE_DIR / "var" / "staticfiles")))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if not DEBUG
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+
+# --- security (production values when DEBUG is off) ---------------------------
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIND_TLS_PROXY", default=False) else None
+)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+
+# --- KurrentDB ----------------------------------------------------------------
+KURRENTDB_ENVIRONMENTS = ("dev", "staging", "test", "mainnet")
+KURRENTDB_ENABLED = env.bool("KURRENTDB_ENABLED", default=True)
+KURRENTDB_ENVIRONMENT = env.choice(
+    "KURRENTDB_ENVIRONMENT", choices=KURRENTDB_ENVIRONMENTS, default="dev"
+)
+KURRENTDB_SYNC_INTERVAL_MS = env.int("KURRENTDB_SYNC_INTERVAL", default=5000, minimum=100)
+KURRENTDB_MAX_RETRIES = env.int("KURRENTDB_MAX_RETRIES", default=5, minimum=0)
+KURRENTDB_TIMEOUT_MS = env.int("KURRENTDB_TIMEOUT", default=5000, minimum=50)
+KURRENTDB_MAX_CONCURRENT_STREAMS = env.int(
+    "KURRENTDB_MAX_CONCURRENT_STREAMS", default=16, minimum=1
+)
+# Per environment X: KURRENTDB_X_URL, _USERNAME, _PASSWORD, _CA_FILE (validated in kurrent.config).
+KURRENTDB_PROFILES = {
+    name: {
+        "url": env.str(f"KURRENTDB_{name.upper()}_URL", default=""),
+        "username": env.str(f"KURRENTDB_{name.upper()}_USERNAME", default=""),
+        "password": env.str(f"KURRENTDB_{name.upper()}_PASSWORD", default=""),
+        "ca_file": env.str(f"KURRENTDB_{name.upper()}_CA_FILE", default=""),
+    }
+    for name in KURRENTDB_ENVIRONMENTS
+}
+# The embedded node that serves `dev` when KURRENTDB_DEV_URL is empty.
+KURRENTDB_EMBEDDED_HOST = env.str("KURRENTDB_EMBEDDED_HOST", default="127.0.0.1")
+KURRENTDB_EMBEDDED_PORT = env.int("KURRENTDB_EMBEDDED_PORT", default=2113, minimum=1, maximum=65535)
+KURRENTDB_EMBEDDED_DB = env.str(
+    "KURRENTDB_EMBEDDED_DB", default=str(DATA_DIR / "embedded-node.sqlite3")
+)
+# Stream records: the largest `data` document accepted, in bytes of encoded JSON.
+KURRENT_RECORD_MAX_DATA_BYTES = env.int(
+    "KURRENT_RECORD_MAX_DATA_BYTES", default=256 * 1024, minimum=1024
+)
+# Bearer token guarding /metrics; empty means open (the default only in DEBUG).
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# Demo login created by `python dev.py run` (only when DEBUG).
+DEMO_USERNAME = env.str("DEMO_USERNAME", default="demo")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {"django.server": {"level": "WARNING"}},
+}
