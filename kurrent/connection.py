@@ -1,0 +1,783 @@
+"""One managed KurrentDBClient per environment: connect, call, health, reconnect, metrics.
+
+    from kurrent.connection import connections
+    version = connections.call("dev", "append", lambda client, timeout:
+        client.append_to_stream(name, events=events, current_version=v, timeout=timeout))
+
+How it behaves:
+
+- Clients are created lazily, one per environment, and shared by every thread.
+- `call()` runs the operation on a small worker pool and waits at most the environment's
+  timeout (KURRENTDB_TIMEOUT), whatever the client does inside: kurrentdbclient retries
+  once on any gRPC error and reconnects without a deadline, so a deadline passed to
+  the RPC alone does not bound the wait. `fn` must only talk to KurrentDB (no ORM),
+  since it runs on a worker thread.
+- A connection failure (refused, timed out, discovery failed, credentials rejected)
+  marks the environment down and starts an exponential backoff with jitter (0.5 s,
+  doubling, capped at 30 s). While it lasts, calls fail at once with KurrentUnavailable;
+  when it ends, one caller (a request or a health probe) tries again on a new client,
+  and success clears the backoff. Before the environment is marked down, an operation
+  is retried up to KURRENTDB_MAX_RETRIES times, within the same timeout.
+- Domain errors (WrongCurrentVersionError, NotFoundError, StreamIsDeletedError,
+  AccessDeniedError, ...) mean the node answered; they are re-raised unchanged.
+- `health()` probes with a gossip read and a commit-position read, at most once per
+  sync interval per environment whatever the number of callers.
+- Messages, logs and health never hold credentials: errors are described in fixed
+  words plus the host and port, never the connection string or the client's text.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import queue
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import grpc
+from django.conf import settings
+from kurrentdbclient import KurrentDBClient
+from kurrentdbclient.exceptions import (
+    AccessDeniedError,
+    CancelledByClientError,
+    CancelledError,
+    DeadlineExceededError,
+    DiscoveryFailedError,
+    KurrentDBClientError,
+    LeaderNotFoundError,
+    NodeIsNotLeaderError,
+    ServiceUnavailableError,
+    SSLError,
+    UnauthenticatedError,
+)
+from kurrentdbclient.gossip import (
+    NODE_STATE_FOLLOWER,
+    NODE_STATE_LEADER,
+    NODE_STATE_REPLICA,
+    ClusterMember,
+)
+
+from kurrent import metrics
+from kurrent.config import Profile, active_environment, environments, get_profile, var
+from kurrent.errors import KurrentBusy, KurrentUnavailable, NotConfigured
+
+log = logging.getLogger("kurrent.connection")
+
+T = TypeVar("T")
+
+CONNECTED = "connected"
+DEGRADED = "degraded"
+DOWN = "down"
+DISABLED = "disabled"
+NOT_CONFIGURED = "not configured"
+STATES = (CONNECTED, DEGRADED, DOWN, DISABLED, NOT_CONFIGURED)
+
+BACKOFF_BASE_S = 0.5
+BACKOFF_CAP_S = 30.0
+RETRY_PAUSE_S = 0.05  # first pause between in-call retries; doubles each time
+WORKERS = 32
+SLOW_PROBE_MS = 1000.0  # a probe slower than this (or half the timeout) is "degraded"
+_MIN_RPC_TIMEOUT_S = 0.01
+
+_NODE_STATE_WORDS = {
+    NODE_STATE_LEADER: "leader",
+    NODE_STATE_FOLLOWER: "follower",
+    NODE_STATE_REPLICA: "read-only replica",
+}
+
+
+@dataclass(frozen=True)
+class Health:
+    """What the app knows about one environment's KurrentDB, safe to show anyone."""
+
+    env: str
+    state: str  # one of STATES
+    latency_ms: float | None  # the last probe's round trip (gossip + commit position)
+    node_state: str | None  # "leader", "follower", "read-only replica", "other"
+    node_address: str | None  # host:port the node advertises
+    last_error: str | None  # plain words, no secrets; kept after recovery
+    last_success_at: datetime | None
+    reconnect_attempts: int  # failed attempts since the environment last answered
+    checked_at: datetime
+    is_production: bool
+    redacted_url: str
+    commit_position: int | None = None
+    reason: str | None = None  # why "degraded" (or "down"), in plain words
+    uses_embedded: bool = False
+    last_error_at: datetime | None = None
+
+    @property
+    def is_up(self) -> bool:
+        return self.state in (CONNECTED, DEGRADED)
+
+
+class ManagedClient(KurrentDBClient):
+    """A KurrentDBClient that authenticates with the profile's credentials verbatim.
+
+    kurrentdbclient takes user and password from the URL without unquoting them, so a
+    password holding @ : / ? # would break the URL. The URL carries a quoted copy only
+    to pass the client's checks; the call credentials use the real values.
+    """
+
+    def __init__(self, uri: str, *, credentials: tuple[str, str], **kwargs: Any) -> None:
+        self._managed_credentials = credentials
+        super().__init__(uri, **kwargs)
+
+    def construct_call_credentials(
+        self, username: str | None, password: str | None
+    ) -> grpc.CallCredentials | None:
+        user, secret = self._managed_credentials
+        return super().construct_call_credentials(user or None, secret or None)
+
+
+class _Workers:
+    """A small pool of daemon threads running the calls.
+
+    Daemon threads, unlike ThreadPoolExecutor's, never keep the process from exiting
+    when a call hangs inside the client (whose reconnect has no deadline).
+    """
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._queue: queue.SimpleQueue[tuple[Future[Any], Callable[[], Any]]] = queue.SimpleQueue()
+        self._idle = threading.Semaphore(0)
+        self._lock = threading.Lock()
+        self._count = 0
+
+    def submit(self, fn: Callable[[], T]) -> Future[T]:
+        future: Future[T] = Future()
+        self._queue.put((future, fn))
+        if self._idle.acquire(blocking=False):
+            return future  # an idle worker will take it
+        with self._lock:
+            if self._count < self._size:
+                self._count += 1
+                threading.Thread(
+                    target=self._work, name=f"kurrent-call-{self._count}", daemon=True
+                ).start()
+        return future
+
+    def _work(self) -> None:
+        while True:
+            future, fn = self._queue.get()
+            if future.set_running_or_notify_cancel():
+                try:
+                    result = fn()
+                except BaseException as exc:
+                    future.set_exception(exc)
+                else:
+                    future.set_result(result)
+                del future, fn
+            self._idle.release()
+
+
+class _Env:
+    """Mutable state of one environment; fields change under `lock`."""
+
+    def __init__(self, profile: Profile, max_streams: int) -> None:
+        self.profile = profile
+        self.lock = threading.Lock()
+        self.create_lock = threading.Lock()
+        self.probe_lock = threading.Lock()
+        self.client: KurrentDBClient | None = None
+        self.failures = 0
+        self.down_until: float | None = None  # monotonic time; None while believed up
+        self.trial = False  # one caller is trying the node after a backoff
+        self.last_error: str | None = None
+        self.last_error_at: datetime | None = None
+        self.last_success_at: datetime | None = None
+        self.health: Health | None = None
+        self.health_at = 0.0
+        self.max_streams = max_streams
+        self.slots = threading.BoundedSemaphore(max_streams)
+
+    @property
+    def name(self) -> str:
+        return self.profile.name
+
+    def where(self) -> str:
+        return urlsplit(self.profile.url).netloc.rpartition("@")[2]
+
+
+class ConnectionManager:
+    """Holds one client and one health record per environment. Thread-safe."""
+
+    def __init__(
+        self,
+        *,
+        backoff_base_s: float = BACKOFF_BASE_S,
+        backoff_cap_s: float = BACKOFF_CAP_S,
+        workers: int = WORKERS,
+    ) -> None:
+        self.backoff_base_s = backoff_base_s
+        self.backoff_cap_s = backoff_cap_s
+        self._workers = workers
+        self._lock = threading.Lock()
+        self._envs: dict[str, _Env] = {}
+        self._pool: _Workers | None = None
+
+    # --- public interface ---------------------------------------------------
+
+    def client(self, env: str | None = None) -> KurrentDBClient:
+        """The shared client of `env` (default: the active environment).
+
+        For long reads and subscriptions, inside `stream_slot(env)`; pass timeout= to
+        every call. Raises NotConfigured, or KurrentUnavailable while the environment
+        is down and backing off.
+        """
+        state = self._env(env)
+        self._check_usable(state)
+        with state.lock:
+            if state.down_until is not None and time.monotonic() < state.down_until:
+                raise KurrentUnavailable(self._down_message(state))
+        deadline = time.monotonic() + state.profile.timeout_s
+        future = self._executor().submit(self._ensure_client, state)
+        try:
+            return future.result(timeout=max(0.0, deadline - time.monotonic()))
+        except FutureTimeout:
+            future.cancel()
+            reason = f"no answer within {state.profile.timeout_s:g} s"
+        except Exception as exc:
+            reason = _explain(exc, state.profile)
+            if reason is None:
+                raise KurrentUnavailable(
+                    f"KurrentDB {state.name} ({state.where()}): the client could not be "
+                    f"created ({type(exc).__name__})."
+                ) from None
+        self._failed(state, reason, None)
+        raise KurrentUnavailable(self._unavailable_message(state, reason))
+
+    def call(
+        self,
+        env: str | None,
+        operation: str,
+        fn: Callable[[KurrentDBClient, float], T],
+        *,
+        retries: int | None = None,
+    ) -> T:
+        """Run `fn(client, timeout_seconds)` against `env`, bounded by its timeout.
+
+        `fn` must pass timeout= to every client call and must not touch the database
+        (it runs on a worker thread). `retries` overrides KURRENTDB_MAX_RETRIES (use 0
+        for an operation that must not be repeated).
+        """
+        state = self._env(env)
+        name = state.name
+        metrics.CALLS.labels(name, operation).inc()
+        started = time.monotonic()
+        try:
+            return self._call(state, operation, fn, retries, started)
+        finally:
+            metrics.LATENCY.labels(name, operation).observe(time.monotonic() - started)
+
+    @contextlib.contextmanager
+    def stream_slot(self, env: str | None = None) -> Iterator[None]:
+        """Hold one of KURRENTDB_MAX_CONCURRENT_STREAMS slots for a long read or subscription.
+
+        Raises KurrentBusy at once when all are taken, never queues.
+        """
+        state = self._env(env)
+        self._check_usable(state)
+        if not state.slots.acquire(blocking=False):
+            metrics.ERRORS.labels(state.name, "stream", "busy").inc()
+            raise KurrentBusy(
+                f"KurrentDB {state.name} is busy: {state.max_streams} long reads or "
+                "subscriptions are already open (KURRENTDB_MAX_CONCURRENT_STREAMS). "
+                "Try again in a moment."
+            )
+        metrics.STREAMS_OPEN.labels(state.name).inc()
+        try:
+            yield
+        finally:
+            metrics.STREAMS_OPEN.labels(state.name).dec()
+            state.slots.release()
+
+    def health(self, env: str | None = None) -> Health:
+        """The environment's health, probed at most once per sync interval."""
+        state = self._env(env)
+        static = self._static_health(state)
+        if static is not None:
+            return static
+        fresh = self._fresh_health(state)
+        if fresh is not None:
+            return fresh
+        if self._in_backoff(state):
+            return self._down_health(state)
+        if not state.probe_lock.acquire(blocking=False):
+            # Someone is probing: show what we had, or wait for their answer.
+            if state.health is not None:
+                return state.health
+            if not state.probe_lock.acquire(timeout=state.profile.timeout_s + 1):
+                return state.health or self._down_health(state)
+        try:
+            return self._fresh_health(state) or self._probe(state)
+        finally:
+            state.probe_lock.release()
+
+    def health_all(self) -> dict[str, Health]:
+        """Every environment's health, in the order dev, staging, test, mainnet.
+
+        Environments that need a probe are probed in parallel, so one slow environment
+        does not add its timeout to the others'.
+        """
+        results: dict[str, Health] = {}
+        to_probe = []
+        for name in environments():
+            state = self._env(name)
+            known = self._static_health(state) or self._fresh_health(state)
+            if known is None and self._in_backoff(state):
+                known = self._down_health(state)
+            if known is not None:
+                results[name] = known
+            else:
+                to_probe.append(name)
+        threads = [
+            threading.Thread(
+                target=lambda n=name: results.__setitem__(n, self.health(n)),
+                name=f"kurrent-health-{name}",
+                daemon=True,
+            )
+            for name in to_probe[1:]
+        ]
+        for thread in threads:
+            thread.start()
+        if to_probe:
+            results[to_probe[0]] = self.health(to_probe[0])
+        for thread in threads:
+            thread.join()
+        return {name: results[name] for name in environments()}
+
+    def failed(self, env: str | None, operation: str, exc: BaseException) -> BaseException:
+        """For code that uses `client()` directly (subscriptions): account for an error.
+
+        Returns the exception to raise: KurrentUnavailable (and the environment marked
+        down) when `exc` means the node cannot be reached, else `exc` itself.
+        """
+        state = self._env(env)
+        reason = _explain(exc, state.profile)
+        if reason is None:
+            metrics.ERRORS.labels(state.name, operation, type(exc).__name__).inc()
+            return exc
+        metrics.ERRORS.labels(state.name, operation, "unavailable").inc()
+        self._failed(state, reason, None)
+        return KurrentUnavailable(self._unavailable_message(state, reason))
+
+    def succeeded(self, env: str | None = None) -> None:
+        """For code that uses `client()` directly: the node answered."""
+        self._succeeded(self._env(env))
+
+    def reset(self) -> None:
+        """Close every client and forget all state (settings are read again)."""
+        with self._lock:
+            envs, self._envs = self._envs, {}
+        for state in envs.values():
+            with state.lock:
+                client, state.client = state.client, None
+            _close_quietly(client)
+
+    # --- calls ----------------------------------------------------------------
+
+    def _call(
+        self,
+        state: _Env,
+        operation: str,
+        fn: Callable[[KurrentDBClient, float], T],
+        retries: int | None,
+        started: float,
+    ) -> T:
+        name = state.name
+        try:
+            self._check_usable(state)
+            trial = self._admit(state)
+        except NotConfigured:
+            metrics.ERRORS.labels(name, operation, "not_configured").inc()
+            raise
+        except KurrentUnavailable:
+            metrics.ERRORS.labels(name, operation, "rejected").inc()
+            raise
+        profile = state.profile
+        deadline = started + profile.timeout_s
+        retries_left = 0 if trial else (profile.max_retries if retries is None else retries)
+        pause = RETRY_PAUSE_S
+        while True:
+            used: list[KurrentDBClient] = []
+            try:
+                result = self._run_bounded(state, fn, deadline, used)
+            except FutureTimeout:
+                reason, kind = f"no answer within {profile.timeout_s:g} s", "timeout"
+            except BaseException as exc:
+                reason, kind = _explain(exc, profile), "unavailable"
+                if reason is None:
+                    metrics.ERRORS.labels(name, operation, type(exc).__name__).inc()
+                    if isinstance(exc, KurrentDBClientError):
+                        self._succeeded(state)  # the node answered
+                    elif trial:
+                        with state.lock:
+                            state.trial = False
+                    raise
+            else:
+                self._succeeded(state)
+                return result
+            self._discard_client(state, used[0] if used else None)
+            remaining = deadline - time.monotonic()
+            if retries_left > 0 and remaining > 2 * pause + _MIN_RPC_TIMEOUT_S:
+                retries_left -= 1
+                time.sleep(pause * random.uniform(0.5, 1.0))
+                pause *= 2
+                continue
+            metrics.ERRORS.labels(name, operation, kind).inc()
+            self._failed(state, reason, None)
+            raise KurrentUnavailable(self._unavailable_message(state, reason))
+
+    def _run_bounded(
+        self,
+        state: _Env,
+        fn: Callable[[KurrentDBClient, float], T],
+        deadline: float,
+        used: list[KurrentDBClient],
+    ) -> T:
+        def work() -> T:
+            client = self._ensure_client(state)
+            used.append(client)
+            return fn(client, max(_MIN_RPC_TIMEOUT_S, deadline - time.monotonic() - 0.005))
+
+        future: Future[T] = self._executor().submit(work)
+        try:
+            return future.result(timeout=max(0.0, deadline - time.monotonic()))
+        except FutureTimeout:
+            future.cancel()
+            raise
+
+    def _ensure_client(self, state: _Env) -> KurrentDBClient:
+        client = state.client
+        if client is not None:
+            return client
+        with state.create_lock:
+            if state.client is not None:
+                return state.client
+            client = _new_client(state.profile)
+            with state.lock:
+                state.client = client
+            return client
+
+    def _discard_client(self, state: _Env, client: KurrentDBClient | None) -> None:
+        """Close the client that failed, so the next attempt connects afresh.
+
+        Closing also cancels calls still hanging on it, which frees their workers.
+        """
+        with state.lock:
+            if client is None or state.client is not client:
+                return
+            state.client = None
+        _close_quietly(client)
+
+    def _executor(self) -> _Workers:
+        pool = self._pool
+        if pool is None:
+            with self._lock:
+                if self._pool is None:
+                    self._pool = _Workers(self._workers)
+                pool = self._pool
+        return pool
+
+    # --- state ----------------------------------------------------------------
+
+    def _env(self, env: str | None) -> _Env:
+        name = env or active_environment()
+        state = self._envs.get(name)
+        if state is not None:
+            return state
+        if name not in environments():
+            raise NotConfigured(f"There is no KurrentDB environment named {name!r}.")
+        with self._lock:
+            state = self._envs.get(name)
+            if state is None:
+                state = _Env(get_profile(name), settings.KURRENTDB_MAX_CONCURRENT_STREAMS)
+                self._envs[name] = state
+            return state
+
+    def _check_usable(self, state: _Env) -> None:
+        if not settings.KURRENTDB_ENABLED:
+            raise NotConfigured("KurrentDB is switched off (KURRENTDB_ENABLED is false).")
+        if not state.profile.is_configured:
+            raise NotConfigured(
+                f"The {state.name} environment has no KurrentDB: set {var(state.name, 'URL')}."
+            )
+
+    def _in_backoff(self, state: _Env) -> bool:
+        with state.lock:
+            return state.down_until is not None and (
+                time.monotonic() < state.down_until or state.trial
+            )
+
+    def _admit(self, state: _Env) -> bool:
+        """Let a call through; True when it is the one trial after a backoff."""
+        if state.down_until is None:
+            return False
+        with state.lock:
+            if state.down_until is None:
+                return False
+            if time.monotonic() < state.down_until or state.trial:
+                raise KurrentUnavailable(self._down_message(state))
+            state.trial = True
+            return True
+
+    def _succeeded(self, state: _Env) -> None:
+        now = datetime.now(UTC)
+        if state.down_until is None and state.failures == 0:
+            state.last_success_at = now
+            return
+        with state.lock:
+            was_down = state.down_until is not None
+            attempts = state.failures
+            state.failures = 0
+            state.down_until = None
+            state.trial = False
+            state.last_success_at = now
+            state.health = None
+        metrics.UP.labels(state.name).set(1)
+        metrics.RECONNECT_ATTEMPTS.labels(state.name).set(0)
+        if was_down:
+            log.info("KurrentDB %s is back after %d failed attempts", state.name, attempts)
+
+    def _failed(self, state: _Env, reason: str, client: KurrentDBClient | None) -> None:
+        with state.lock:
+            was_up = state.down_until is None
+            state.failures += 1
+            delay = min(self.backoff_cap_s, self.backoff_base_s * 2 ** (state.failures - 1))
+            state.down_until = time.monotonic() + delay * random.uniform(0.5, 1.0)
+            state.trial = False
+            state.last_error = reason
+            state.last_error_at = datetime.now(UTC)
+            state.health = None
+            attempts = state.failures
+        self._discard_client(state, client or state.client)
+        metrics.UP.labels(state.name).set(0)
+        metrics.RECONNECT_ATTEMPTS.labels(state.name).set(attempts)
+        if was_up:
+            log.warning("KurrentDB %s (%s) is down: %s", state.name, state.where(), reason)
+        else:
+            log.debug("KurrentDB %s still down (attempt %d): %s", state.name, attempts, reason)
+
+    def _unavailable_message(self, state: _Env, reason: str) -> str:
+        return f"KurrentDB {state.name} ({state.where()}) is unavailable: {reason}."
+
+    def _down_message(self, state: _Env) -> str:
+        wait = max(0.0, (state.down_until or 0.0) - time.monotonic())
+        retry = f"next try in {wait:.1f} s" if wait > 0 else "a reconnection is under way"
+        return (
+            f"KurrentDB {state.name} ({state.where()}) is unavailable: "
+            f"{state.last_error or 'it did not answer'}; {retry}."
+        )
+
+    # --- health ---------------------------------------------------------------
+
+    def _static_health(self, state: _Env) -> Health | None:
+        if not settings.KURRENTDB_ENABLED:
+            return self._blank_health(state, DISABLED, "KURRENTDB_ENABLED is false")
+        if not state.profile.is_configured:
+            return self._blank_health(state, NOT_CONFIGURED, f"{var(state.name, 'URL')} is empty")
+        return None
+
+    def _fresh_health(self, state: _Env) -> Health | None:
+        cached = state.health
+        if (
+            cached is not None
+            and time.monotonic() - state.health_at < state.profile.sync_interval_s
+        ):
+            return cached
+        return None
+
+    def _blank_health(self, state: _Env, status: str, reason: str | None) -> Health:
+        profile = state.profile
+        return Health(
+            env=state.name,
+            state=status,
+            latency_ms=None,
+            node_state=None,
+            node_address=None,
+            last_error=state.last_error,
+            last_success_at=state.last_success_at,
+            reconnect_attempts=state.failures,
+            checked_at=datetime.now(UTC),
+            is_production=profile.is_production,
+            redacted_url=profile.redacted_url(),
+            reason=reason,
+            uses_embedded=profile.uses_embedded,
+            last_error_at=state.last_error_at,
+        )
+
+    def _down_health(self, state: _Env) -> Health:
+        return self._blank_health(state, DOWN, state.last_error)
+
+    def _probe(self, state: _Env) -> Health:
+        try:
+            members, position, latency_s, target = self.call(state.name, "probe", _probe, retries=0)
+        except KurrentUnavailable:
+            health = self._down_health(state)
+        else:
+            status, reason, member = judge(
+                latency_s * 1000, members, target, state.profile.timeout_s
+            )
+            health = Health(
+                env=state.name,
+                state=status,
+                latency_ms=round(latency_s * 1000, 2),
+                node_state=_NODE_STATE_WORDS.get(member.state, "other") if member else None,
+                node_address=f"{member.address}:{member.port}" if member else target,
+                last_error=state.last_error,
+                last_success_at=state.last_success_at,
+                reconnect_attempts=state.failures,
+                checked_at=datetime.now(UTC),
+                is_production=state.profile.is_production,
+                redacted_url=state.profile.redacted_url(),
+                commit_position=position,
+                reason=reason,
+                uses_embedded=state.profile.uses_embedded,
+                last_error_at=state.last_error_at,
+            )
+        state.health = health
+        state.health_at = time.monotonic()
+        return health
+
+
+def _probe(
+    client: KurrentDBClient, timeout: float
+) -> tuple[tuple[ClusterMember, ...], int | None, float, str]:
+    """The cheapest calls that prove the node serves: gossip, then the commit position."""
+    started = time.perf_counter()
+    members = tuple(client.read_gossip(timeout=timeout))
+    remaining = max(_MIN_RPC_TIMEOUT_S, timeout - (time.perf_counter() - started))
+    try:
+        position: int | None = client.get_commit_position(timeout=remaining)
+    except AccessDeniedError:
+        position = None  # the node answered; these credentials may not read $all
+    return members, position, time.perf_counter() - started, client.connection_target
+
+
+def judge(
+    latency_ms: float, members: tuple[ClusterMember, ...], target: str, timeout_s: float
+) -> tuple[str, str | None, ClusterMember | None]:
+    """connected or degraded (and why), and the gossip member we are talking to."""
+    member = next((m for m in members if f"{m.address}:{m.port}" == target), None)
+    if member is None and len(members) == 1:
+        member = members[0]
+    if member is None:
+        member = next((m for m in members if m.state == NODE_STATE_LEADER), None)
+    slow_ms = min(SLOW_PROBE_MS, timeout_s * 1000 / 2)
+    if not any(m.state == NODE_STATE_LEADER for m in members):
+        return DEGRADED, "the cluster reports no leader", member
+    if member is not None and member.state != NODE_STATE_LEADER:
+        return (
+            DEGRADED,
+            f"connected to a {_NODE_STATE_WORDS.get(member.state, 'non-leader')} node, not the leader",
+            member,
+        )
+    if latency_ms > slow_ms:
+        return DEGRADED, f"slow: the probe took {latency_ms:.0f} ms (over {slow_ms:.0f} ms)", member
+    return CONNECTED, None, member
+
+
+def _explain(exc: BaseException, profile: Profile) -> str | None:
+    """Plain words for an error that means the node cannot serve us; None otherwise."""
+    if isinstance(exc, SSLError):
+        return f"the TLS handshake failed (check Tls in the URL and {var(profile.name, 'CA_FILE')})"
+    if isinstance(exc, UnauthenticatedError):
+        return (
+            "the node rejected the credentials (check "
+            f"{var(profile.name, 'USERNAME')} and {var(profile.name, 'PASSWORD')})"
+        )
+    if isinstance(exc, LeaderNotFoundError):
+        return "the cluster has no leader"
+    if isinstance(exc, DiscoveryFailedError):
+        return "cluster discovery failed: no node answered gossip"
+    if isinstance(exc, NodeIsNotLeaderError):
+        return "the node is not the leader and the leader could not be reached"
+    if isinstance(exc, DeadlineExceededError | TimeoutError):
+        return f"no answer within {profile.timeout_s:g} s"
+    if isinstance(exc, ServiceUnavailableError):
+        return "the node is not answering (connection refused or dropped)"
+    if isinstance(exc, CancelledError) and not isinstance(exc, CancelledByClientError):
+        return "the connection was closed during the call"
+    if (
+        isinstance(exc, ValueError)
+        and "closed" in str(exc).lower()
+        and "channel" in str(exc).lower()
+    ):
+        return "the connection was closed during the call"
+    if isinstance(exc, grpc.RpcError) and isinstance(exc, grpc.Call):
+        code = exc.code()
+        if code == grpc.StatusCode.UNAVAILABLE:
+            return "the node is not answering (connection refused or dropped)"
+        if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+            return f"no answer within {profile.timeout_s:g} s"
+    return None
+
+
+def _new_client(profile: Profile) -> KurrentDBClient:
+    root_certificates = None
+    if profile.ca_file and profile.tls:
+        with open(profile.ca_file, "rb") as handle:
+            root_certificates = handle.read()
+    try:
+        return ManagedClient(
+            _client_url(profile),
+            credentials=(profile.username, profile.password),
+            root_certificates=root_certificates,
+        )
+    except ValueError:
+        # kurrentdbclient's ValueError repeats the URL, password included.
+        raise ValueError(f"{var(profile.name, 'URL')} was refused by kurrentdbclient") from None
+
+
+def _client_url(profile: Profile) -> str:
+    """The client URL, with discovery bounded by our timeout unless the URL says otherwise.
+
+    kurrentdbclient's defaults (10 attempts, 5 s gossip timeout each) would keep a
+    worker busy for a minute when a cluster is unreachable; our own backoff retries.
+    """
+    parts = urlsplit(profile.client_url())
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    given = {key.lower() for key, _ in query}
+    if "maxdiscoverattempts" not in given:
+        query.append(("MaxDiscoverAttempts", "1"))
+    if "gossiptimeout" not in given:
+        query.append(("GossipTimeout", str(max(1, math.ceil(profile.timeout_s)))))
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def _close_quietly(client: KurrentDBClient | None) -> None:
+    if client is None:
+        return
+    try:
+        client.close()
+    except Exception:  # closing a broken channel must not hide the original problem
+        log.debug("closing a KurrentDB client failed", exc_info=True)
+
+
+def scrub(text: str, *profiles: Profile) -> str:
+    """`text` with every password of `profiles` (default: all environments) replaced by ***."""
+    if not profiles:
+        profiles = tuple(_safe_profiles())
+    for profile in profiles:
+        for secret in profile.secrets():
+            text = text.replace(secret, "***")
+    return text
+
+
+def _safe_profiles() -> Iterator[Profile]:
+    for name in environments():
+        with contextlib.suppress(Exception):
+            yield get_profile(name)
+
+
+connections = ConnectionManager()
