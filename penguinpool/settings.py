@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "kurrent",
+    "accounts",
 ]
 
 MIDDLEWARE = [
