@@ -6,6 +6,7 @@ A missing or malformed variable stops start-up with one message naming it
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from penguinpool.envcheck import EnvReader
@@ -15,9 +16,12 @@ env = EnvReader(BASE_DIR / ".env")
 
 # --- core -------------------------------------------------------------------
 DEBUG = env.bool("DEBUG", default=False)
-# No default secret outside DEBUG: production must set SECRET_KEY.
+# No default secret outside DEBUG: production must set SECRET_KEY. pytest (which sets
+# PYTEST_VERSION) loads settings before any conftest, so a test run gets a throwaway key.
+_UNDER_PYTEST = bool(os.environ.get("PYTEST_VERSION"))
 SECRET_KEY = env.secret(
-    "SECRET_KEY", debug_default="django-insecure-dev-only-key" if DEBUG else None
+    "SECRET_KEY",
+    debug_default="django-insecure-dev-only-key" if DEBUG or _UNDER_PYTEST else None,
 )
 ALLOWED_HOSTS = env.list(
     "ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"] if DEBUG else []
@@ -102,11 +106,12 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(BASE_DIR / "var" / "staticfiles")))
+# The manifest needs collectstatic first; development and test runs serve files as they are.
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
-        if not DEBUG
+        if not (DEBUG or _UNDER_PYTEST)
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
 }
