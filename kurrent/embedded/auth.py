@@ -1,0 +1,108 @@
+"""Basic authentication for the TLS mode (protocol §5): a grpc server interceptor."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+
+import grpc
+from google.protobuf import any_pb2
+from kurrentdbclient.protos.v1 import shared_pb2, status_pb2, streams_pb2
+
+GOSSIP_PREFIX = "/event_store.client.gossip.Gossip/"
+BATCH_APPEND = "/event_store.client.streams.Streams/BatchAppend"
+
+
+def parse_basic(header: str) -> tuple[str, str] | None:
+    """(user, password) from an `authorization: Basic ...` header, None if unparsable."""
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "basic" or not token:
+        return None
+    try:
+        decoded = base64.b64decode(token.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    user, colon, password = decoded.partition(":")
+    return (user, password) if colon else None
+
+
+class BasicAuthInterceptor(grpc.ServerInterceptor):
+    """Wrong credentials: UNAUTHENTICATED on every RPC. None: only Gossip may be read."""
+
+    def __init__(self, users: dict[str, str]) -> None:
+        self._users = {name: password.encode() for name, password in users.items()}
+
+    def authenticate(self, metadata) -> str | bool | None:
+        """The user name, None for anonymous, False for wrong credentials."""
+        header = None
+        for key, value in metadata or ():
+            if key == "authorization":
+                header = value.decode() if isinstance(value, bytes) else value
+                break
+        if header is None:
+            return None
+        parsed = parse_basic(header)
+        if parsed is None:
+            return None
+        user, password = parsed
+        known = self._users.get(user)
+        # Compare even for unknown users, so timing does not reveal which names exist.
+        ok = hmac.compare_digest(password.encode(), known if known is not None else b"\0")
+        return user if ok and known is not None else False
+
+    def intercept_service(self, continuation, handler_call_details):
+        handler = continuation(handler_call_details)
+        if handler is None:
+            return None
+        user = self.authenticate(handler_call_details.invocation_metadata)
+        if user is False:
+            return _aborting(handler, grpc.StatusCode.UNAUTHENTICATED, "Unauthenticated")
+        method = handler_call_details.method
+        if user is None and not method.startswith(GOSSIP_PREFIX):
+            if method == BATCH_APPEND:
+                return _batch_access_denied(handler)
+            return _aborting(handler, grpc.StatusCode.PERMISSION_DENIED, "Access Denied")
+        return handler
+
+
+def _aborting(handler: grpc.RpcMethodHandler, code: grpc.StatusCode, details: str):
+    def unary(request, context):
+        context.abort(code, details)
+
+    def streaming(request, context):
+        context.abort(code, details)
+        yield  # pragma: no cover - makes this a generator
+
+    kwargs = {
+        "request_deserializer": handler.request_deserializer,
+        "response_serializer": handler.response_serializer,
+    }
+    if handler.request_streaming and handler.response_streaming:
+        return grpc.stream_stream_rpc_method_handler(streaming, **kwargs)
+    if handler.request_streaming:
+        return grpc.stream_unary_rpc_method_handler(unary, **kwargs)
+    if handler.response_streaming:
+        return grpc.unary_stream_rpc_method_handler(streaming, **kwargs)
+    return grpc.unary_unary_rpc_method_handler(unary, **kwargs)
+
+
+def _batch_access_denied(handler: grpc.RpcMethodHandler):
+    """BatchAppend reports access denied inside its response, as KurrentDB does."""
+
+    def batch_append(request_iterator, context):
+        for request in request_iterator:
+            if request.is_final:
+                packed = any_pb2.Any()
+                packed.Pack(shared_pb2.AccessDenied())
+                yield streams_pb2.BatchAppendResp(
+                    correlation_id=request.correlation_id,
+                    stream_identifier=request.options.stream_identifier,
+                    error=status_pb2.Status(code=7, message="AccessDenied", details=packed),
+                )
+
+    return grpc.stream_stream_rpc_method_handler(
+        batch_append,
+        request_deserializer=handler.request_deserializer,
+        response_serializer=handler.response_serializer,
+    )

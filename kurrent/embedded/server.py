@@ -1,0 +1,208 @@
+"""EmbeddedNode: the storage plus the gRPC services, in a background thread pool."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import grpc
+from kurrentdbclient.protos.v1 import gossip_pb2_grpc, streams_pb2_grpc
+from kurrentdbclient.protos.v2.streams import streams_pb2_grpc as v2_streams_pb2_grpc
+
+from .auth import BasicAuthInterceptor
+from .gossip import GossipServicer
+from .storage import Store
+from .streams import StreamsServicer
+from .tls import ensure_self_signed
+from .unimplemented import refusing_handlers
+from .v2 import V2StreamsServicer
+
+log = logging.getLogger(__name__)
+
+DEFAULT_USERS = {"admin": "changeit", "ops": "changeit"}
+DEFAULT_MAX_EVENT_BYTES = 16 * 1024 * 1024
+WILDCARDS = {"", "0.0.0.0", "::", "[::]"}  # noqa: S104 - recognised, not bound by default
+
+
+class NodeError(Exception):
+    """The node cannot start (bad settings, port in use); the message is one line."""
+
+
+class EmbeddedNode:
+    """A KurrentDB-compatible node serving gRPC in this process (background threads)."""
+
+    def __init__(
+        self,
+        db: str = ":memory:",
+        host: str = "127.0.0.1",
+        port: int = 0,
+        insecure: bool = True,
+        users: dict[str, str] | None = None,
+        cert_file: str | None = None,
+        key_file: str | None = None,
+        data_dir: str | None = None,
+        max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+        *,
+        advertise_host: str | None = None,
+        max_workers: int = 400,
+        durable: bool = True,
+    ) -> None:
+        if max_event_bytes < 1:
+            raise NodeError("max_event_bytes must be at least 1")
+        if (cert_file is None) != (key_file is None):
+            raise NodeError("give both a certificate and a key file, or neither")
+        self.db = str(db)
+        self.host = host
+        self.port = int(port)
+        self.insecure = insecure
+        self.users = dict(DEFAULT_USERS if users is None else users)
+        if not insecure and not self.users:
+            raise NodeError("a TLS node needs at least one user")
+        self.cert_file = cert_file
+        self.key_file = key_file
+        self.data_dir = data_dir
+        self.max_event_bytes = max_event_bytes
+        self.advertise_host = advertise_host
+        self.max_workers = max_workers
+        self.durable = durable
+        self.cert_path: str | None = None
+        self.root_certificates: bytes | None = None
+        self.store: Store | None = None
+        self._server: grpc.Server | None = None
+        self._tempdir: str | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> EmbeddedNode:
+        if self._server is not None:
+            return self
+        credentials = None if self.insecure else self._tls_credentials()
+        if self.db != ":memory:":
+            Path(self.db).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.store = Store(self.db, durable=self.durable)
+        except Exception as error:
+            self._cleanup()
+            raise NodeError(f"cannot open the database {self.db}: {error}") from error
+        try:
+            self._serve(credentials)
+        except Exception:
+            self.store.close()
+            self.store = None
+            self._cleanup()
+            raise
+        return self
+
+    def _serve(self, credentials: grpc.ServerCredentials | None) -> None:
+        receive_limit = max(64 * 1024 * 1024, 4 * self.max_event_bytes + 1024 * 1024)
+        options = [
+            ("grpc.so_reuseport", 0),
+            ("grpc.max_receive_message_length", receive_limit),
+            ("grpc.max_send_message_length", -1),
+            ("grpc.keepalive_permit_without_calls", 1),
+            ("grpc.http2.min_ping_interval_without_data_ms", 1000),
+            ("grpc.http2.max_pings_without_data", 0),
+        ]
+        interceptors = [] if self.insecure else [BasicAuthInterceptor(self.users)]
+        server = grpc.server(
+            ThreadPoolExecutor(max_workers=self.max_workers, thread_name_prefix="kurrent-node"),
+            interceptors=interceptors,
+            options=options,
+        )
+        assert self.store is not None
+        streams = StreamsServicer(self.store, max_event_bytes=self.max_event_bytes)
+        streams_pb2_grpc.add_StreamsServicer_to_server(streams, server)
+        v2 = V2StreamsServicer(self.store, max_event_bytes=self.max_event_bytes)
+        v2_streams_pb2_grpc.add_StreamsServiceServicer_to_server(v2, server)
+        server.add_generic_rpc_handlers(refusing_handlers())
+        bind_host = "[::]" if self.host in WILDCARDS else self.host
+        if ":" in bind_host and not bind_host.startswith("["):
+            bind_host = f"[{bind_host}]"
+        address = f"{bind_host}:{self.port}"
+        try:
+            if credentials is None:
+                port = server.add_insecure_port(address)
+            else:
+                port = server.add_secure_port(address, credentials)
+        except RuntimeError as error:
+            raise NodeError(f"cannot listen on {address}: {error}") from error
+        if not port:
+            raise NodeError(f"cannot listen on {address}: address in use or not available")
+        self.port = port
+        gossip = GossipServicer(self.public_host, port)
+        gossip_pb2_grpc.add_GossipServicer_to_server(gossip, server)
+        server.start()
+        self._server = server
+        log.info("KurrentDB-compatible node listening on %s:%s", self.host, port)
+
+    def _tls_credentials(self) -> grpc.ServerCredentials:
+        if self.cert_file and self.key_file:
+            cert_path, key_path = Path(self.cert_file), Path(self.key_file)
+        else:
+            folder = self.data_dir
+            if folder is None and self.db != ":memory:":
+                folder = str(Path(self.db).expanduser().resolve().parent)
+            if folder is None:
+                folder = self._tempdir = tempfile.mkdtemp(prefix="kurrent-node-tls-")
+            cert_path, key_path = ensure_self_signed(folder, self.public_host)
+        try:
+            chain, key = cert_path.read_bytes(), key_path.read_bytes()
+        except OSError as error:
+            raise NodeError(f"cannot read the certificate or key: {error}") from error
+        self.cert_path = str(cert_path)
+        self.root_certificates = chain
+        return grpc.ssl_server_credentials([(key, chain)])
+
+    def stop(self, grace: float = 1.0) -> None:
+        """Stop serving (open calls are cancelled after `grace` seconds), then close the db."""
+        server, self._server = self._server, None
+        if server is not None:
+            server.stop(grace).wait()
+        if self.store is not None:
+            self.store.close()
+            self.store = None
+        self._cleanup()
+
+    def _cleanup(self) -> None:
+        if self._tempdir:
+            shutil.rmtree(self._tempdir, ignore_errors=True)
+            self._tempdir = None
+
+    def __enter__(self) -> EmbeddedNode:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # -- addresses ---------------------------------------------------------------------------
+
+    @property
+    def public_host(self) -> str:
+        """The host clients should use (and gossip advertises)."""
+        if self.advertise_host:
+            return self.advertise_host
+        if self.host in WILDCARDS:
+            return "127.0.0.1" if self.insecure else "localhost"
+        return self.host
+
+    @property
+    def url(self) -> str:
+        return connection_url(self.public_host, self.port, insecure=self.insecure, users=self.users)
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None
+
+
+def connection_url(host: str, port: int, *, insecure: bool, users: dict[str, str]) -> str:
+    """A kurrentdbclient connection string for the node (TLS: the first user's credentials)."""
+    if insecure:
+        return f"kurrentdb://{host}:{port}?Tls=false"
+    from urllib.parse import quote
+
+    user, password = next(iter(users.items()))
+    tls_host = "localhost" if host in ("127.0.0.1", "::1") else host
+    return f"kurrentdb://{quote(user, safe='')}:{quote(password, safe='')}@{tls_host}:{port}"

@@ -1,0 +1,306 @@
+"""The v1 Streams service: Append, BatchAppend, Read (+ subscriptions), Delete, Tombstone."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+
+import grpc
+from google.protobuf import any_pb2, empty_pb2
+from kurrentdbclient.protos.v1 import shared_pb2, status_pb2, streams_pb2, streams_pb2_grpc
+
+from . import subscriptions
+from .records import (
+    LINK_TYPE,
+    MAX_REVISION,
+    ProposedEvent,
+    Record,
+    StoreClosed,
+    StreamDeleted,
+    WrongExpectedVersion,
+)
+from .storage import StorageFailure, Store, StreamNotFound
+from .wire import (
+    BadRequest,
+    abort_deleted,
+    event_response,
+    expected_revision,
+    not_found_response,
+    proposed_event,
+    record_filter,
+    stream_name,
+)
+
+log = logging.getLogger(__name__)
+ReadReq = streams_pb2.ReadReq
+
+
+def abort_unavailable(context: grpc.ServicerContext, error: Exception) -> None:
+    log.warning("refusing a call: %s", error)
+    context.abort(grpc.StatusCode.UNAVAILABLE, "Server Is Not Ready")
+
+
+class StreamsServicer(streams_pb2_grpc.StreamsServicer):
+    def __init__(self, store: Store, *, max_event_bytes: int) -> None:
+        self.store = store
+        self.max_event_bytes = max_event_bytes
+
+    # -- Append (one request stream, one response) --------------------------------------------
+
+    def Append(self, request_iterator: Iterable[streams_pb2.AppendReq], context):
+        options = None
+        events: list[ProposedEvent] = []
+        try:
+            for request in request_iterator:
+                if request.WhichOneof("content") == "options":
+                    options = request.options
+                else:
+                    events.append(proposed_event(request.proposed_message, self.max_event_bytes))
+            if options is None:
+                raise BadRequest("The append request has no options")
+            stream = stream_name(options.stream_identifier)
+        except BadRequest as error:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+        expected = expected_revision(options)
+        try:
+            result = self.store.append(stream, expected, events)
+        except WrongExpectedVersion as error:
+            wrong = streams_pb2.AppendResp.WrongExpectedVersion()
+            if error.current < 0:
+                wrong.current_no_stream.SetInParent()
+            else:
+                wrong.current_revision = error.current
+            _set_expected(wrong, expected)
+            return streams_pb2.AppendResp(wrong_expected_version=wrong)
+        except StreamDeleted:
+            abort_deleted(context, stream)
+        except (StoreClosed, StorageFailure) as error:
+            abort_unavailable(context, error)
+        success = streams_pb2.AppendResp.Success()
+        if result.revision < 0:
+            success.no_stream.SetInParent()
+        else:
+            success.current_revision = result.revision
+        success.position.commit_position = result.position
+        success.position.prepare_position = result.position
+        return streams_pb2.AppendResp(success=success)
+
+    # -- BatchAppend (bidi: one response per final request of a correlation id) ----------------
+
+    def BatchAppend(self, request_iterator: Iterable[streams_pb2.BatchAppendReq], context):
+        pending: dict[str, tuple[streams_pb2.BatchAppendReq.Options | None, list]] = {}
+        for request in request_iterator:
+            key = request.correlation_id.SerializeToString()
+            options, events = pending.setdefault(key, (None, []))
+            if request.HasField("options"):
+                options = request.options
+                pending[key] = (options, events)
+            try:
+                events.extend(
+                    proposed_event(message, self.max_event_bytes)
+                    for message in request.proposed_messages
+                )
+            except BadRequest as error:
+                context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+            if request.is_final:
+                del pending[key]
+                yield self._batch_append(request.correlation_id, options, events, context)
+
+    def _batch_append(self, correlation_id, options, events, context):
+        if options is None:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "The batch has no options")
+        try:
+            stream = stream_name(options.stream_identifier)
+        except BadRequest as error:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+        expected = expected_revision(options)
+        response = streams_pb2.BatchAppendResp(
+            correlation_id=correlation_id, stream_identifier=options.stream_identifier
+        )
+        _set_batch_expected(response, expected)
+        try:
+            result = self.store.append(stream, expected, events)
+        except WrongExpectedVersion as error:
+            detail = shared_pb2.WrongExpectedVersion()
+            if error.current < 0:
+                detail.current_no_stream.SetInParent()
+            else:
+                detail.current_stream_revision = error.current
+            _set_batch_expected(detail, expected, wev=True)
+            response.error.CopyFrom(batch_error(6, "WrongExpectedVersion", detail))
+            return response
+        except StreamDeleted:
+            detail = shared_pb2.StreamDeleted(stream_identifier=options.stream_identifier)
+            response.error.CopyFrom(batch_error(5, "StreamDeleted", detail))
+            return response
+        except (StoreClosed, StorageFailure) as error:
+            abort_unavailable(context, error)
+        if result.revision < 0:
+            response.success.no_stream.SetInParent()
+        else:
+            response.success.current_revision = result.revision
+        response.success.position.commit_position = result.position
+        response.success.position.prepare_position = result.position
+        return response
+
+    # -- Read -------------------------------------------------------------------------------
+
+    def Read(self, request: streams_pb2.ReadReq, context) -> Iterator[streams_pb2.ReadResp]:
+        options = request.options
+        try:
+            record_filter_ = record_filter(options)
+            is_stream = options.WhichOneof("stream_option") == "stream"
+            stream = stream_name(options.stream.stream_identifier) if is_stream else None
+        except BadRequest as error:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+        try:
+            if options.WhichOneof("count_option") == "subscription":
+                if stream is not None:
+                    yield from subscriptions.stream_subscription(self, stream, options, context)
+                else:
+                    yield from subscriptions.all_subscription(
+                        self, options, record_filter_, context
+                    )
+            elif stream is not None:
+                yield from self._read_stream(stream, options, context)
+            else:
+                yield from self._read_all(options, record_filter_)
+        except StoreClosed as error:
+            abort_unavailable(context, error)
+
+    def _read_stream(self, stream: str, options: ReadReq.Options, context):
+        try:
+            view = self.store.stream_view(stream)
+        except StreamNotFound:
+            yield not_found_response(stream)
+            return
+        except StreamDeleted:
+            abort_deleted(context, stream)
+        backwards = options.read_direction == ReadReq.Options.Backwards
+        which = options.stream.WhichOneof("revision_option")
+        if which == "revision":
+            revision = options.stream.revision
+        elif which == "end":
+            if not backwards:
+                return
+            revision = None
+        else:  # start
+            if backwards:
+                return
+            revision = None
+        count = options.count
+        if count <= 0:
+            return
+        for record in self.store.read_stream(view, revision, backwards):
+            response = self.response(record, options.resolve_links)
+            if response is not None:
+                yield response
+            count -= 1
+            if count <= 0:
+                return
+
+    def _read_all(self, options: ReadReq.Options, record_filter_):
+        backwards = options.read_direction == ReadReq.Options.Backwards
+        which = options.all.WhichOneof("all_option")
+        if which == "position":
+            position = options.all.position.commit_position
+        elif (which == "end") != backwards:  # forwards from the end, backwards from the start
+            return
+        else:
+            position = None
+        count = options.count
+        if count <= 0:
+            return
+        resolve = options.resolve_links
+        for record in self.store.read_all(position, backwards):
+            if record_filter_ is not None and not record_filter_(record):
+                continue
+            response = self.response(record, resolve)
+            if response is None:
+                continue
+            yield response
+            count -= 1
+            if count <= 0:
+                return
+
+    def response(self, record: Record, resolve_links: bool) -> streams_pb2.ReadResp | None:
+        """The ReadResp of a record; None for a link whose target cannot be shown."""
+        if resolve_links and record.type == LINK_TYPE:
+            target = self.store.resolve_link(record)
+            return None if target is None else event_response(record, target)
+        return event_response(record)
+
+    # -- Delete / Tombstone -----------------------------------------------------------------
+
+    def Delete(self, request: streams_pb2.DeleteReq, context):
+        position = self._delete(request.options, context, tombstone=False)
+        response = streams_pb2.DeleteResp()
+        response.position.commit_position = position
+        response.position.prepare_position = position
+        return response
+
+    def Tombstone(self, request: streams_pb2.TombstoneReq, context):
+        position = self._delete(request.options, context, tombstone=True)
+        response = streams_pb2.TombstoneResp()
+        response.position.commit_position = position
+        response.position.prepare_position = position
+        return response
+
+    def _delete(self, options, context, *, tombstone: bool) -> int:
+        try:
+            stream = stream_name(options.stream_identifier)
+        except BadRequest as error:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+        expected = expected_revision(options)
+        try:
+            if tombstone:
+                return self.store.tombstone(stream, expected)
+            return self.store.delete(stream, expected)
+        except WrongExpectedVersion as error:
+            details = (
+                f"Delete failed due to WrongExpectedVersion. Stream: {stream},"
+                f" Expected version: {expected}, Actual version: {error.current}"
+            )
+            trailers = [
+                ("exception", "wrong-expected-version"),
+                ("expected-version", str(expected)),
+                ("actual-version", str(error.current)),
+            ]
+            if stream.isascii():
+                trailers.append(("stream-name", stream))
+            context.set_trailing_metadata(trailers)
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, details)
+        except StreamDeleted:
+            abort_deleted(context, stream)
+        except (StoreClosed, StorageFailure) as error:
+            abort_unavailable(context, error)
+        raise AssertionError("unreachable")
+
+
+def batch_error(code: int, message: str, detail) -> status_pb2.Status:
+    packed = any_pb2.Any()
+    packed.Pack(detail)
+    return status_pb2.Status(code=code, message=message, details=packed)
+
+
+def _set_expected(wrong: streams_pb2.AppendResp.WrongExpectedVersion, expected: int) -> None:
+    if expected >= 0:
+        wrong.expected_revision = expected
+    elif expected == -1:
+        wrong.expected_no_stream.SetInParent()
+    elif expected == -4:
+        wrong.expected_stream_exists.SetInParent()
+    else:
+        wrong.expected_any.SetInParent()
+
+
+def _set_batch_expected(message, expected: int, *, wev: bool = False) -> None:
+    if expected >= 0:
+        setattr(message, "expected_stream_position" if wev else "stream_position", expected)
+        return
+    name = {-1: "no_stream", -4: "stream_exists"}.get(expected, "any")
+    field = getattr(message, f"expected_{name}" if wev else name)
+    field.CopyFrom(empty_pb2.Empty())
+
+
+__all__ = ["MAX_REVISION", "StreamsServicer"]

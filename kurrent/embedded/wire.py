@@ -1,0 +1,188 @@
+"""Conversions between protobuf messages of the v1 Streams API and the node's records."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Callable
+
+import grpc
+from google.protobuf import timestamp_pb2
+from kurrentdbclient.protos.v1 import shared_pb2, streams_pb2
+
+from .records import ANY, EXISTS, NO_STREAM, ProposedEvent, Record
+
+ReadResp = streams_pb2.ReadResp
+RecordedEvent = streams_pb2.ReadResp.ReadEvent.RecordedEvent
+ReadEvent = streams_pb2.ReadResp.ReadEvent
+JSON = "application/json"
+OCTET_STREAM = "application/octet-stream"
+RecordFilter = Callable[[Record], bool]
+
+
+class BadRequest(Exception):
+    """A request the node refuses with INVALID_ARGUMENT."""
+
+
+def stream_name(identifier: shared_pb2.StreamIdentifier) -> str:
+    try:
+        name = identifier.stream_name.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise BadRequest("The stream name is not valid UTF-8") from error
+    if not name:
+        raise BadRequest("The stream name is empty")
+    return name
+
+
+def expected_revision(options) -> int:
+    """The expected state of an Append/BatchAppend/Delete/Tombstone request as an integer."""
+    for oneof in ("expected_stream_revision", "expected_stream_position"):
+        try:
+            which = options.WhichOneof(oneof)
+        except ValueError:
+            continue
+        if which in ("revision", "stream_position"):
+            return getattr(options, which)
+        return {"no_stream": NO_STREAM, "stream_exists": EXISTS}.get(which or "any", ANY)
+    return ANY
+
+
+def proposed_event(message, max_event_bytes: int) -> ProposedEvent:
+    """Validate one proposed message (Append and BatchAppend share the shape)."""
+    metadata = message.metadata
+    event_type = metadata.get("type")
+    if event_type is None:
+        raise BadRequest("Required Metadata Property 'type' is missing")
+    content_type = metadata.get("content-type")
+    if content_type is None:
+        raise BadRequest("Required Metadata Property 'content-type' is missing")
+    event_id = message.id.string
+    if not event_id and message.id.HasField("structured"):
+        structured = message.id.structured
+        value = (structured.most_significant_bits % 2**64) << 64
+        event_id = str(uuid.UUID(int=value | (structured.least_significant_bits % 2**64)))
+    try:
+        event_id = str(uuid.UUID(event_id))
+    except ValueError as error:
+        raise BadRequest(f"'{event_id}' is not a valid event id") from error
+    size = len(event_type.encode()) + len(message.data) + len(message.custom_metadata)
+    if size > max_event_bytes:
+        raise BadRequest(
+            f"Event with Id: {event_id}, Size: {size}, exceeds Maximum Append Event Size"
+            f" of {max_event_bytes}."
+        )
+    return ProposedEvent(
+        event_id, event_type, content_type == JSON, message.data, message.custom_metadata
+    )
+
+
+def recorded_event(record: Record) -> RecordedEvent:
+    return RecordedEvent(
+        id=shared_pb2.UUID(string=record.event_id),
+        stream_identifier=shared_pb2.StreamIdentifier(stream_name=record.stream.encode()),
+        stream_revision=record.revision,
+        prepare_position=record.position,
+        commit_position=record.position,
+        metadata={
+            "type": record.type,
+            "content-type": JSON if record.is_json else OCTET_STREAM,
+            "created": str(record.created),
+        },
+        custom_metadata=record.metadata,
+        data=record.data,
+    )
+
+
+def event_response(record: Record, target: Record | None = None) -> ReadResp:
+    """A ReadResp carrying `record`; with a resolved link `record` is the link, `target` the event."""
+    if target is None:
+        return ReadResp(
+            event=ReadEvent(event=recorded_event(record), commit_position=record.position)
+        )
+    return ReadResp(
+        event=ReadEvent(
+            event=recorded_event(target),
+            link=recorded_event(record),
+            commit_position=record.position,
+        )
+    )
+
+
+def now_timestamp() -> timestamp_pb2.Timestamp:
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromNanoseconds(time.time_ns())
+    return stamp
+
+
+def checkpoint_response(position: int) -> ReadResp:
+    return ReadResp(
+        checkpoint=ReadResp.Checkpoint(
+            commit_position=position, prepare_position=position, timestamp=now_timestamp()
+        )
+    )
+
+
+def caught_up_response(*, revision: int | None = None, position: int | None = None) -> ReadResp:
+    caught_up = ReadResp.CaughtUp(timestamp=now_timestamp())
+    if revision is not None:
+        caught_up.stream_revision = revision
+    if position is not None:
+        caught_up.position.commit_position = position
+        caught_up.position.prepare_position = position
+    return ReadResp(caught_up=caught_up)
+
+
+def confirmation_response() -> ReadResp:
+    return ReadResp(
+        confirmation=ReadResp.SubscriptionConfirmation(subscription_id=str(uuid.uuid4()))
+    )
+
+
+def not_found_response(stream: str) -> ReadResp:
+    return ReadResp(
+        stream_not_found=ReadResp.StreamNotFound(
+            stream_identifier=shared_pb2.StreamIdentifier(stream_name=stream.encode())
+        )
+    )
+
+
+def record_filter(options: streams_pb2.ReadReq.Options) -> RecordFilter | None:
+    """The $all filter of a read or subscription (protocol §4.4), None for no filter."""
+    if options.WhichOneof("filter_option") != "filter":
+        return None
+    filter_options = options.filter
+    which = filter_options.WhichOneof("filter")
+    if which is None:
+        return None
+    expression = getattr(filter_options, which)
+    field = 1 if which == "stream_identifier" else 4  # Record.stream / Record.type
+    if expression.regex:
+        try:
+            pattern = re.compile(expression.regex)
+        except re.error as error:
+            raise BadRequest(f"Invalid filter regex: {error}") from error
+        search = pattern.search
+        return lambda record: search(record[field]) is not None
+    prefixes = tuple(expression.prefix)
+    if prefixes:
+        return lambda record: record[field].startswith(prefixes)
+    return lambda record: False
+
+
+def checkpoint_interval(options: streams_pb2.ReadReq.Options) -> int:
+    filter_options = options.filter
+    window = filter_options.max if filter_options.WhichOneof("window") == "max" else 1
+    return max(1, window * max(1, filter_options.checkpointIntervalMultiplier))
+
+
+def deleted_details(stream: str) -> str:
+    return f"Event stream '{stream}' is deleted."
+
+
+def abort_deleted(context: grpc.ServicerContext, stream: str) -> None:
+    trailers = [("exception", "stream-deleted")]
+    if stream.isascii():
+        trailers.append(("stream-name", stream))
+    context.set_trailing_metadata(trailers)
+    context.abort(grpc.StatusCode.FAILED_PRECONDITION, deleted_details(stream))
