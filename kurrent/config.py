@@ -176,7 +176,7 @@ def _check_url(name: str, url: str, username: str, password: str) -> tuple[str, 
         raise ConfigError(f"{variable} is not a valid URL (check the host and port).") from None
     scheme = parts.scheme.lower()
     if scheme not in SCHEMES or "://" not in url:
-        shown = f"{scheme}://" if scheme else "no scheme"
+        shown = f"{scheme}://" if scheme and "://" in url else "no scheme"
         raise ConfigError(
             f"{variable} has {shown}: use one of "
             + ", ".join(f"{s}://" for s in SCHEMES)

@@ -98,6 +98,8 @@ class EnvReader:
             config = self._env.db_url_config(value)
         except (ImproperlyConfigured, ValueError, KeyError) as exc:
             raise ConfigError(f"{name} is not a valid database URL ({exc}).") from None
-        if not config.get("ENGINE"):
-            raise ConfigError(f"{name} has an unsupported database scheme.")
+        if "." not in config.get("ENGINE", ""):  # django-environ passes unknown schemes through
+            raise ConfigError(
+                f"{name} has an unsupported database scheme: use sqlite:///path or postgres://..."
+            )
         return config

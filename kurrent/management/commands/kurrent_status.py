@@ -60,7 +60,8 @@ def render_table(report: dict[str, Health], active: str) -> str:
 
 def _last_error(h: Health) -> str:
     if h.state in (DOWN,) and h.last_error:
-        attempts = f" ({h.reconnect_attempts} failed attempts)" if h.reconnect_attempts else ""
+        n = h.reconnect_attempts
+        attempts = f" ({n} failed attempt{'' if n == 1 else 's'})" if n else ""
         return h.last_error + attempts
     if h.reason and h.state != "connected":
         return h.reason
