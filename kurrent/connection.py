@@ -28,6 +28,7 @@ How it behaves:
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import logging
 import math
@@ -239,8 +240,10 @@ class ConnectionManager:
         with state.lock:
             if state.down_until is not None and time.monotonic() < state.down_until:
                 raise KurrentUnavailable(self._down_message(state))
+        if state.client is not None:
+            return state.client
         deadline = time.monotonic() + state.profile.timeout_s
-        future = self._executor().submit(self._ensure_client, state)
+        future = self._executor().submit(lambda: self._ensure_client(state))
         try:
             return future.result(timeout=max(0.0, deadline - time.monotonic()))
         except FutureTimeout:
@@ -547,7 +550,7 @@ class ConnectionManager:
         metrics.UP.labels(state.name).set(1)
         metrics.RECONNECT_ATTEMPTS.labels(state.name).set(0)
         if was_down:
-            log.info("KurrentDB %s is back after %d failed attempts", state.name, attempts)
+            log.info("KurrentDB %s is back after %d failed attempt(s)", state.name, attempts)
 
     def _failed(self, state: _Env, reason: str, client: KurrentDBClient | None) -> None:
         with state.lock:
@@ -781,3 +784,5 @@ def _safe_profiles() -> Iterator[Profile]:
 
 
 connections = ConnectionManager()
+# Close the channels while grpc is still importable (avoids noise from __del__ at exit).
+atexit.register(connections.reset)

@@ -26,7 +26,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from kurrent.embedded import EmbeddedNode
+        from kurrent.embedded import EmbeddedNode, NodeError
 
         db = str(options["db"])
         if db != ":memory:":
@@ -42,10 +42,10 @@ class Command(BaseCommand):
         node = EmbeddedNode(db=db, host=options["host"], port=options["port"], insecure=True)
         try:
             node.start()
-        except OSError as exc:
+        except (NodeError, OSError) as exc:
             raise CommandError(
-                f"the embedded node cannot listen on {options['host']}:{options['port']} "
-                f"({exc.strerror or exc}); set KURRENTDB_EMBEDDED_PORT to a free port"
+                f"the embedded node did not start: {exc} "
+                "(is another node on that port? set KURRENTDB_EMBEDDED_PORT)"
             ) from None
         self.stdout.write(
             f"Embedded KurrentDB node listening at {node.url} (data: {db}). Ctrl-C stops it."
