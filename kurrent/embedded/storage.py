@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import shutil
 import sqlite3
@@ -39,6 +40,8 @@ from .records import (
     is_metastream,
     metastream_of,
 )
+
+log = logging.getLogger(__name__)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
@@ -439,6 +442,9 @@ class Store:
                         conn.executemany(INSERT, child.records)
                 except Exception as error:
                     conn.execute("ROLLBACK TO op")
+                    if not isinstance(error, StoreError):
+                        log.exception("unexpected error in a write; it was rolled back")
+                        error = StorageFailure(f"internal error: {error}")
                     op.error = error
                     op.result = None
                 else:
