@@ -1,0 +1,475 @@
+"""The events we write to KurrentDB: their types, JSON shapes, metadata and stream names.
+
+Stream names are chosen here and nowhere else:
+
+    pool-<record uuid>                  one stream record (the seed's "Stream")
+    userdata-<user id>-<entry uuid>     one user-data entry of that user
+    erasure-<user id>                   the admin's "erase this user" marker
+
+Each name starts with a category and a dash, so KurrentDB's category tooling and
+the projector's server-side stream-prefix filter (`STREAM_PREFIXES`) work.
+
+Event data is a JSON object (content type application/json). Metadata carries who
+did it, when, a correlation id and the schema version; never secrets. Event ids
+derive from an idempotency key (uuid5), so a retried write appends once: KurrentDB
+treats a re-sent event id at the same expected version as already written.
+
+This module is free of Django.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import json
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from kurrentdbclient import NewEvent, RecordedEvent
+
+SCHEMA_VERSION = 1
+CONTENT_TYPE = "application/json"
+
+RECORD_CATEGORY = "pool"
+USERDATA_CATEGORY = "userdata"
+ERASURE_CATEGORY = "erasure"
+# Server-side stream-name prefix filter of the projector's reads and subscription.
+STREAM_PREFIXES: tuple[str, ...] = (
+    f"{RECORD_CATEGORY}-",
+    f"{USERDATA_CATEGORY}-",
+    f"{ERASURE_CATEGORY}-",
+)
+
+# Namespace of our uuid5 ids (event ids, and record/entry ids derived from a key).
+NAMESPACE = uuid.UUID("6f1f4bb4-3d5c-4d7e-9a4f-7c0f3c2b9e51")
+
+
+# --- stream names --------------------------------------------------------------
+
+
+def record_stream(record_id: str | uuid.UUID) -> str:
+    return f"{RECORD_CATEGORY}-{record_id}"
+
+
+def userdata_stream(user_id: int, entry_id: str | uuid.UUID) -> str:
+    return f"{USERDATA_CATEGORY}-{user_id}-{entry_id}"
+
+
+def userdata_prefix(user_id: int) -> str:
+    """The prefix of every user-data stream of one user ("userdata-7-" never matches user 77)."""
+    return f"{USERDATA_CATEGORY}-{user_id}-"
+
+
+def erasure_stream(user_id: int) -> str:
+    return f"{ERASURE_CATEGORY}-{user_id}"
+
+
+@dataclass(frozen=True)
+class StreamName:
+    """A parsed stream name of ours: kind is "record", "userdata" or "erasure"."""
+
+    kind: str
+    object_id: str  # record or entry uuid text, or the user id for an erasure
+    user_id: int | None = None
+
+
+def parse_stream(name: str) -> StreamName | None:
+    """Parse one of our stream names; None for anything else (or a malformed one)."""
+    category, _, rest = name.partition("-")
+    if category == RECORD_CATEGORY:
+        record_id = _uuid_text(rest)
+        return StreamName("record", record_id) if record_id else None
+    if category == USERDATA_CATEGORY:
+        user, _, entry = rest.partition("-")
+        entry_id = _uuid_text(entry)
+        if user.isdigit() and entry_id:
+            return StreamName("userdata", entry_id, int(user))
+        return None
+    if category == ERASURE_CATEGORY and rest.isdigit():
+        return StreamName("erasure", rest, int(rest))
+    return None
+
+
+def _uuid_text(text: str) -> str | None:
+    try:
+        return str(uuid.UUID(text))
+    except ValueError:
+        return None
+
+
+# --- ids -------------------------------------------------------------------------
+
+
+def event_id(stream: str, idempotency_key: str | None, index: int = 0) -> uuid.UUID:
+    """The id of the index-th event of one write: uuid5(namespace, stream + key), else random."""
+    if not idempotency_key:
+        return uuid.uuid4()
+    return uuid.uuid5(NAMESPACE, f"event|{stream}|{idempotency_key}|{index}")
+
+
+def object_id(kind: str, owner_id: int, idempotency_key: str | None) -> str:
+    """A new record/entry id. With a key it is derived from it, so a retried create
+    targets the same stream (and KurrentDB sees the same event id there)."""
+    if not idempotency_key:
+        return str(uuid.uuid4())
+    return str(uuid.uuid5(NAMESPACE, f"{kind}|{owner_id}|{idempotency_key}"))
+
+
+# --- correlation id --------------------------------------------------------------
+
+_correlation: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "kurrent_correlation_id", default=None
+)
+
+
+@contextlib.contextmanager
+def correlation(correlation_id: str) -> Iterator[None]:
+    """Tag every event written inside the block with this correlation id (e.g. the request id)."""
+    token = _correlation.set(str(correlation_id)[:100])
+    try:
+        yield
+    finally:
+        _correlation.reset(token)
+
+
+def current_correlation_id() -> str:
+    return _correlation.get() or str(uuid.uuid4())
+
+
+# --- event types -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StreamCreated:
+    record_id: str
+    name: str
+    data: dict[str, Any]
+    tags: list[str]
+    owner_id: int
+    owner: str
+    is_public: bool
+    metadata: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class StreamUpdated:
+    """Only the fields that changed, with their new values (the fold knows the old ones)."""
+
+    record_id: str
+    changes: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class StreamDeleted:
+    record_id: str
+
+
+@dataclass(frozen=True)
+class UserDataStored:
+    entry_id: str
+    owner_id: int
+    owner: str
+    entry_type: str
+    category: str
+    value: dict[str, Any]
+    tags: list[str]
+    is_public: bool
+    key: str = ""
+
+
+@dataclass(frozen=True)
+class UserDataUpdated:
+    entry_id: str
+    changes: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class UserDataDeleted:
+    entry_id: str
+
+
+@dataclass(frozen=True)
+class UserErased:
+    """An admin erased everything this user stored; the read model drops their rows.
+
+    Replays meet it after the user's (tombstoned) events, so a rebuild drops them too."""
+
+    user_id: int
+
+
+DomainEvent = (
+    StreamCreated
+    | StreamUpdated
+    | StreamDeleted
+    | UserDataStored
+    | UserDataUpdated
+    | UserDataDeleted
+    | UserErased
+)
+EVENT_TYPES: dict[str, type] = {
+    cls.__name__: cls
+    for cls in (
+        StreamCreated,
+        StreamUpdated,
+        StreamDeleted,
+        UserDataStored,
+        UserDataUpdated,
+        UserDataDeleted,
+        UserErased,
+    )
+}
+RECORD_FIELDS = ("name", "data", "tags", "is_public", "metadata")
+ENTRY_FIELDS = ("category", "value", "tags", "is_public")
+
+
+# --- metadata --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EventMeta:
+    actor: str = ""
+    actor_id: int | None = None
+    timestamp: str = ""
+    correlation_id: str = ""
+    schema_version: int = SCHEMA_VERSION
+
+
+def _meta_json(actor: Any) -> bytes:
+    meta = {
+        "actor": {"username": getattr(actor, "username", ""), "id": getattr(actor, "pk", None)},
+        "timestamp": datetime.now(UTC).isoformat(),
+        "correlation_id": current_correlation_id(),
+        "schema_version": SCHEMA_VERSION,
+    }
+    return json.dumps(meta, separators=(",", ":")).encode()
+
+
+def _parse_meta(raw: bytes) -> EventMeta:
+    try:
+        meta = json.loads(raw) if raw else {}
+    except (ValueError, UnicodeDecodeError):
+        return EventMeta()
+    if not isinstance(meta, dict):
+        return EventMeta()
+    actor = meta.get("actor")
+    actor = actor if isinstance(actor, dict) else {}
+    actor_id = actor.get("id")
+    version = meta.get("schema_version", SCHEMA_VERSION)
+    return EventMeta(
+        actor=str(actor.get("username") or ""),
+        actor_id=actor_id if isinstance(actor_id, int) else None,
+        timestamp=str(meta.get("timestamp") or ""),
+        correlation_id=str(meta.get("correlation_id") or ""),
+        schema_version=version if isinstance(version, int) else SCHEMA_VERSION,
+    )
+
+
+# --- encode / decode -------------------------------------------------------------
+
+
+def encode(
+    event: DomainEvent, *, stream: str, actor: Any, idempotency_key: str | None, index: int = 0
+) -> NewEvent:
+    """The NewEvent to append for one domain event."""
+    return NewEvent(
+        type=type(event).__name__,
+        data=json.dumps(asdict(event), separators=(",", ":"), ensure_ascii=False).encode(),
+        metadata=_meta_json(actor),
+        content_type=CONTENT_TYPE,
+        id=event_id(stream, idempotency_key, index),
+    )
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """A recorded event of ours, decoded. `event` is None when its type is unknown to us
+    or its data is malformed: folds and the projector skip it (and count it)."""
+
+    event: DomainEvent | None
+    event_type: str
+    stream_name: str
+    revision: int
+    commit_position: int
+    event_id: str
+    recorded_at: datetime
+    meta: EventMeta = field(default_factory=EventMeta)
+
+
+def decode(recorded: RecordedEvent) -> Envelope:
+    """Decode a recorded event of one of our streams (unknown or malformed: event=None)."""
+    return _envelope(
+        recorded.type,
+        recorded.data,
+        recorded.metadata,
+        stream=recorded.stream_name,
+        revision=recorded.stream_position,
+        position=recorded.commit_position,
+        event_id=str(recorded.id),
+        server_time=recorded.recorded_at,
+    )
+
+
+def decode_new(new_event: NewEvent, *, stream: str, revision: int, position: int) -> Envelope:
+    """The envelope of an event we just appended, exactly as `decode` will see it later."""
+    return _envelope(
+        new_event.type,
+        new_event.data,
+        new_event.metadata,
+        stream=stream,
+        revision=revision,
+        position=position,
+        event_id=str(new_event.id),
+        server_time=None,
+    )
+
+
+def _envelope(
+    event_type: str,
+    data: bytes,
+    metadata: bytes,
+    *,
+    stream: str,
+    revision: int,
+    position: int,
+    event_id: str,
+    server_time: datetime | None,
+) -> Envelope:
+    meta = _parse_meta(metadata)
+    # "When" is the writer's timestamp from the metadata, so the writer's own view and
+    # every replay agree; events of other writers fall back to the server's time.
+    when = _parse_time(meta.timestamp) or server_time or datetime.fromtimestamp(0, UTC)
+    return Envelope(
+        event=_decode_data(event_type, data),
+        event_type=event_type,
+        stream_name=stream,
+        revision=revision,
+        commit_position=position,
+        event_id=event_id,
+        recorded_at=when,
+        meta=meta,
+    )
+
+
+def _parse_time(text: str) -> datetime | None:
+    if not text:
+        return None
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def has_nul(value: Any) -> bool:
+    """Whether a JSON value holds a NUL character anywhere (PostgreSQL cannot store it)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
+def _decode_data(event_type: str, raw: bytes) -> DomainEvent | None:
+    cls = EVENT_TYPES.get(event_type)
+    if cls is None:
+        return None
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None
+    if not isinstance(data, dict) or has_nul(data):
+        return None
+    try:
+        return _build(cls, data)
+    except (TypeError, ValueError):
+        return None
+
+
+_SHAPES: dict[type, dict[str, type | tuple[type, ...]]] = {
+    StreamCreated: {
+        "record_id": str,
+        "name": str,
+        "data": dict,
+        "tags": list,
+        "owner_id": int,
+        "owner": str,
+        "is_public": bool,
+        "metadata": dict,
+    },
+    StreamUpdated: {"record_id": str, "changes": dict},
+    StreamDeleted: {"record_id": str},
+    UserDataStored: {
+        "entry_id": str,
+        "owner_id": int,
+        "owner": str,
+        "entry_type": str,
+        "category": str,
+        "value": dict,
+        "tags": list,
+        "is_public": bool,
+    },
+    UserDataUpdated: {"entry_id": str, "changes": dict},
+    UserDataDeleted: {"entry_id": str},
+    UserErased: {"user_id": int},
+}
+_CHANGE_SHAPES: dict[str, type] = {
+    "name": str,
+    "data": dict,
+    "tags": list,
+    "is_public": bool,
+    "metadata": dict,
+    "category": str,
+    "value": dict,
+}
+
+
+def _build(cls: type, data: Mapping[str, Any]) -> DomainEvent:
+    """Check the JSON shape strictly: an event from another writer may be anything."""
+    kwargs: dict[str, Any] = {}
+    for name, kind in _SHAPES[cls].items():
+        value = data.get(name)
+        if kind is int and isinstance(value, bool):
+            raise TypeError(name)
+        if not isinstance(value, kind):
+            raise TypeError(name)
+        kwargs[name] = value
+    if cls is UserDataStored:
+        kwargs["key"] = str(data.get("key") or "")
+    if "tags" in kwargs and not all(isinstance(t, str) for t in kwargs["tags"]):
+        raise TypeError("tags")
+    if "changes" in kwargs:
+        allowed = RECORD_FIELDS if cls is StreamUpdated else ENTRY_FIELDS
+        for name, value in kwargs["changes"].items():
+            if name not in allowed or not isinstance(value, _CHANGE_SHAPES[name]):
+                raise TypeError(name)
+            if name == "tags" and not all(isinstance(t, str) for t in value):
+                raise TypeError("tags")
+            _check_size(name, value)
+    for name, value in kwargs.items():
+        _check_size(name, value)
+    return cls(**kwargs)
+
+
+# Column sizes of the read model: an event from another writer that exceeds them is
+# malformed (skipped), rather than an error that would stop the projector.
+_TEXT_LIMITS = {"name": 200, "owner": 150, "category": 100, "entry_type": 20, "key": 200}
+
+
+def _check_size(name: str, value: Any) -> None:
+    limit = _TEXT_LIMITS.get(name)
+    if limit is not None and not (0 < len(value) <= limit or (name == "key" and not value)):
+        raise ValueError(name)
+    if name == "tags" and (len(value) > 100 or not all(0 < len(t) <= 40 for t in value)):
+        raise ValueError(name)
+    if name in ("owner_id", "user_id") and not 0 <= value < 2**63:
+        raise ValueError(name)

@@ -1,0 +1,198 @@
+"""The read model: tables the projector keeps from the events (CQRS), and its checkpoint.
+
+Nothing but the projector writes these rows; lists and searches read them. Every row
+is keyed by environment. The owner is a foreign key without a database constraint:
+a row mirrors an event, which may name a user this database does not have (a record
+written by another process or restored from a backup), and a rebuild must always
+succeed.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.postgres.search import SearchVectorField
+from django.db import models
+from django.db.models import Q
+
+
+class StreamRecordQuerySet(models.QuerySet):
+    def for_env(self, env: str) -> StreamRecordQuerySet:
+        return self.filter(env=env)
+
+    def live(self) -> StreamRecordQuerySet:
+        """Not deleted: what lists and searches show."""
+        return self.filter(deleted=False)
+
+    def visible_to(self, user, *, admin: bool) -> StreamRecordQuerySet:
+        """Public records and the user's own; everything for an admin."""
+        if admin:
+            return self
+        return self.filter(Q(is_public=True) | Q(owner_id=user.pk))
+
+    def with_tags(self, tags) -> StreamRecordQuerySet:
+        """Records carrying every one of `tags`."""
+        qs = self
+        for tag in tags:
+            qs = qs.filter(pk__in=RecordTag.objects.filter(tag=tag).values("record_id"))
+        return qs
+
+
+class StreamRecord(models.Model):
+    env = models.CharField(max_length=20)
+    record_id = models.UUIDField()
+    name = models.CharField(max_length=200)
+    data = models.JSONField(default=dict)
+    tags = models.JSONField(default=list)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
+    )
+    owner_name = models.CharField(max_length=150)
+    is_public = models.BooleanField(default=False)
+    metadata = models.JSONField(default=dict)
+    version = models.BigIntegerField()
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+    deleted = models.BooleanField(default=False)
+    last_event_id = models.CharField(max_length=36, blank=True)
+    # Commit position in $all of the last event applied to this row.
+    position = models.BigIntegerField(default=0)
+    # The text values inside `data`, which full-text search indexes beside name and tags.
+    data_text = models.TextField(blank=True, default="")
+    # PostgreSQL only (GIN-indexed, kept by the projector); always NULL on SQLite,
+    # where an FTS5 table kept by triggers does the job (see migration 0001).
+    search_vector = SearchVectorField(null=True, editable=False)
+
+    objects = StreamRecordQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["env", "record_id"], name="kurrent_record_env_id"),
+        ]
+        indexes = [
+            models.Index(fields=["env", "deleted", "-updated_at"], name="kurrent_rec_recent"),
+            models.Index(
+                fields=["env", "owner", "deleted", "-updated_at"], name="kurrent_rec_owner"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.env})"
+
+
+class RecordTag(models.Model):
+    """One row per (record, tag), so "all of these tags" is an indexed query on any DB."""
+
+    record = models.ForeignKey(StreamRecord, on_delete=models.CASCADE, related_name="tag_rows")
+    tag = models.CharField(max_length=40)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["record", "tag"], name="kurrent_recordtag_unique"),
+        ]
+        indexes = [models.Index(fields=["tag", "record"], name="kurrent_tag_lookup")]
+
+    def __str__(self) -> str:
+        return self.tag
+
+
+class UserDataEntryQuerySet(models.QuerySet):
+    def live(self) -> UserDataEntryQuerySet:
+        return self.filter(deleted=False)
+
+    def visible_to(self, user, *, admin: bool) -> UserDataEntryQuerySet:
+        if admin:
+            return self
+        return self.filter(Q(is_public=True) | Q(owner_id=user.pk))
+
+
+class UserDataEntry(models.Model):
+    env = models.CharField(max_length=20)
+    entry_id = models.UUIDField()
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
+    )
+    owner_name = models.CharField(max_length=150)
+    entry_type = models.CharField(max_length=20)
+    category = models.CharField(max_length=100)
+    key = models.CharField(max_length=200, blank=True, default="")
+    value = models.JSONField(default=dict)
+    tags = models.JSONField(default=list)
+    is_public = models.BooleanField(default=False)
+    version = models.BigIntegerField()
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+    deleted = models.BooleanField(default=False)
+    last_event_id = models.CharField(max_length=36, blank=True)
+    position = models.BigIntegerField(default=0)
+    # Lower-cased category, tags and text values, for the public directory's filter.
+    search_text = models.TextField(blank=True, default="")
+
+    objects = UserDataEntryQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["env", "entry_id"], name="kurrent_entry_env_id"),
+        ]
+        indexes = [
+            models.Index(fields=["env", "owner", "entry_type"], name="kurrent_entry_owner"),
+            models.Index(
+                fields=["env", "is_public", "deleted", "-updated_at"], name="kurrent_entry_public"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.entry_type}/{self.category} of {self.owner_name}"
+
+
+class ProjectionCheckpoint(models.Model):
+    """How far the projector got in $all, per environment. Its row is also the lock:
+    every batch is applied under SELECT ... FOR UPDATE of it, in one transaction with
+    the rows it changes, so two projectors never apply the same event twice."""
+
+    env = models.CharField(max_length=20, unique=True)
+    position = models.BigIntegerField(default=0)
+    events_applied = models.BigIntegerField(default=0)
+    skipped_events = models.BigIntegerField(default=0)
+    last_event_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.env} @ {self.position}"
+
+
+class Activity(models.Model):
+    """One row per applied event, newest first: the dashboard's activity feed.
+
+    The unique (env, position) pair doubles as a tripwire: an event applied twice
+    would violate it and roll its batch back."""
+
+    env = models.CharField(max_length=20)
+    position = models.BigIntegerField()
+    stream_name = models.CharField(max_length=200)
+    event_type = models.CharField(max_length=100)
+    kind = models.CharField(max_length=20)  # "record" | "userdata" | "erasure"
+    object_id = models.CharField(max_length=36)
+    title = models.CharField(max_length=200, blank=True)
+    actor_name = models.CharField(max_length=150, blank=True)
+    owner_id = models.BigIntegerField(null=True)
+    is_public = models.BooleanField(default=False)
+    recorded_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["env", "position"], name="kurrent_activity_position"),
+        ]
+        indexes = [
+            models.Index(fields=["env", "object_id"], name="kurrent_activity_object"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.stream_name}"

@@ -1,0 +1,154 @@
+"""Full-text search over stream records: name, tags and the text values inside `data`.
+
+SQLite: the FTS5 table `kurrent_record_fts` (migration 0002, kept by triggers),
+ranked by bm25 with name weighted above tags above data.
+PostgreSQL: `StreamRecord.search_vector` (weights A, B, C; GIN index), filled by the
+projector with `index_records()`, ranked by ts_rank.
+
+Both: every word of the query must match (the last one as a prefix, for typing
+as-you-go), stemmed; relevance first, then most recently changed. Only the read model
+is queried; visibility filtering happens in the same query so totals and pages are
+right.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
+from django.db import connection
+from django.db.models import F, Value
+from django.db.models.functions import Coalesce
+
+from kurrent.models import RecordTag, StreamRecord
+
+CONFIG = "english"
+MAX_TERMS = 12
+_WORD = re.compile(r"\w+", re.UNICODE)
+# Weights by column: name, tags, data text (FTS5 bm25 takes them in column order).
+BM25_WEIGHTS = (10.0, 5.0, 1.0)
+
+
+def terms(query: str) -> list[str]:
+    """The words of a query, lower-cased, at most MAX_TERMS of them."""
+    return [t.lower() for t in _WORD.findall(query or "")][:MAX_TERMS]
+
+
+def is_postgres() -> bool:
+    return connection.vendor == "postgresql"
+
+
+@dataclass(frozen=True)
+class Filters:
+    env: str
+    viewer_id: int | None  # None: an admin, who sees private records too
+    owner_id: int | None = None
+    tags: Sequence[str] = ()
+
+
+def search(words: list[str], filters: Filters, *, offset: int, limit: int) -> tuple[list[int], int]:
+    """Primary keys of one page of matching StreamRecord rows, best first, and the total."""
+    if not words:
+        return [], 0
+    if is_postgres():
+        return _search_postgres(words, filters, offset=offset, limit=limit)
+    return _search_sqlite(words, filters, offset=offset, limit=limit)
+
+
+# --- SQLite FTS5 ---------------------------------------------------------------------
+
+
+def _fts_query(words: list[str]) -> str:
+    # Quoted terms cannot be operators; FTS5 ANDs adjacent terms.
+    quoted = [f'"{w}"' for w in words]
+    quoted[-1] += "*"
+    return " ".join(quoted)
+
+
+def _search_sqlite(
+    words: list[str], filters: Filters, *, offset: int, limit: int
+) -> tuple[list[int], int]:
+    record = StreamRecord._meta.db_table
+    tag = RecordTag._meta.db_table
+    where = [
+        "kurrent_record_fts MATCH %s",
+        f"{record}.env = %s",
+        f"{record}.deleted = 0",
+    ]
+    params: list[object] = [_fts_query(words), filters.env]
+    if filters.viewer_id is not None:
+        where.append(f"({record}.is_public = 1 OR {record}.owner_id = %s)")
+        params.append(filters.viewer_id)
+    if filters.owner_id is not None:
+        where.append(f"{record}.owner_id = %s")
+        params.append(filters.owner_id)
+    for name in filters.tags:
+        where.append(f"{record}.id IN (SELECT record_id FROM {tag} WHERE tag = %s)")  # noqa: S608
+        params.append(name)
+    base = (
+        f"FROM kurrent_record_fts JOIN {record} ON {record}.id = kurrent_record_fts.rowid "
+        f"WHERE {' AND '.join(where)}"
+    )
+    weights = ", ".join(str(w) for w in BM25_WEIGHTS)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT COUNT(*) {base}", params)
+        total = cursor.fetchone()[0]
+        if total == 0 or offset >= total:
+            return [], total
+        cursor.execute(
+            f"SELECT {record}.id {base} "
+            f"ORDER BY bm25(kurrent_record_fts, {weights}), {record}.updated_at DESC, "
+            f"{record}.id DESC LIMIT %s OFFSET %s",
+            [*params, limit, offset],
+        )
+        return [row[0] for row in cursor.fetchall()], total
+
+
+# --- PostgreSQL ----------------------------------------------------------------------
+
+SEARCH_VECTOR = (
+    SearchVector("name", weight="A", config=CONFIG)
+    + SearchVector("tags", weight="B", config=CONFIG)
+    + SearchVector("data_text", weight="C", config=CONFIG)
+)
+
+
+def index_records(pks: Iterable[int]) -> None:
+    """Refresh the search vector of these rows (PostgreSQL; SQLite's triggers need nothing)."""
+    if not is_postgres():
+        return
+    ids = list(pks)
+    if ids:
+        StreamRecord.objects.filter(pk__in=ids).update(search_vector=SEARCH_VECTOR)
+
+
+def _tsquery(words: list[str]) -> SearchQuery:
+    parts = [f"'{w}'" for w in words]
+    parts[-1] += ":*"
+    return SearchQuery(" & ".join(parts), search_type="raw", config=CONFIG)
+
+
+def _search_postgres(
+    words: list[str], filters: Filters, *, offset: int, limit: int
+) -> tuple[list[int], int]:
+    query = _tsquery(words)
+    qs = StreamRecord.objects.filter(env=filters.env, deleted=False, search_vector=query)
+    if filters.viewer_id is not None:
+        qs = qs.visible_to(_Viewer(filters.viewer_id), admin=False)
+    if filters.owner_id is not None:
+        qs = qs.filter(owner_id=filters.owner_id)
+    qs = qs.with_tags(filters.tags)
+    total = qs.count()
+    if total == 0 or offset >= total:
+        return [], total
+    ranked = qs.annotate(rank=Coalesce(SearchRank(F("search_vector"), query), Value(0.0))).order_by(
+        "-rank", "-updated_at", "-id"
+    )
+    return list(ranked.values_list("pk", flat=True)[offset : offset + limit]), total
+
+
+@dataclass(frozen=True)
+class _Viewer:
+    pk: int

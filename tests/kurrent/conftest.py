@@ -1,0 +1,50 @@
+"""Fixtures of the record, user-data, projector and search tests.
+
+`kdb`: a fresh in-memory embedded node for one test (it starts in milliseconds), with
+`dev` pointed at it and active. A fresh node per test keeps the read model of one test
+free of another test's events: the projector replays all of $all from its checkpoint,
+and every test starts with an empty read model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from kurrent.connection import connections
+from tests.conftest import point_env_at
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "readmodel: read-model, projector and search tests (also run on PostgreSQL)"
+    )
+
+
+@pytest.fixture
+def kdb(settings: Any) -> Iterator[Any]:
+    from kurrent.embedded import EmbeddedNode
+
+    node = EmbeddedNode(db=":memory:", host="127.0.0.1", port=0, insecure=True).start()
+    settings.KURRENTDB_ENABLED = True
+    settings.KURRENTDB_ENVIRONMENT = "dev"
+    point_env_at(settings, "dev", node.url)
+    try:
+        yield node
+    finally:
+        connections.reset()
+        node.stop()
+
+
+@pytest.fixture
+def raw_client(kdb: Any) -> Iterator[Any]:
+    """A plain kurrentdbclient on the test's node: "another process" writing or reading."""
+    from kurrentdbclient import KurrentDBClient
+
+    client = KurrentDBClient(uri=kdb.url)
+    try:
+        yield client
+    finally:
+        client.close()
