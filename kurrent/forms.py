@@ -1,0 +1,178 @@
+"""Forms of the dashboard. They check shape only; the services own the rules
+(tag syntax, JSON size, ownership) and report breaches as ValidationError,
+which the views attach to the field it names."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from django import forms
+
+PAGE_SIZES = (10, 20, 50, 100)
+DEFAULT_PAGE_SIZE = 20
+ENTRY_TYPES = ("profile", "preferences", "settings", "data", "custom")
+
+
+def new_idempotency_key() -> str:
+    """One per rendered form: resubmitting the same form appends at most once."""
+    return str(uuid.uuid4())
+
+
+class _JsonObjectField(forms.CharField):
+    """A textarea holding a JSON object; cleans to a dict."""
+
+    widget = forms.Textarea(attrs={"rows": 8, "spellcheck": "false"})
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("strip", False)
+        super().__init__(*args, **kwargs)
+
+    def prepare_value(self, value: Any) -> Any:
+        if isinstance(value, dict | list):
+            return json.dumps(value, indent=2, ensure_ascii=False)
+        return value
+
+    def to_python(self, value: Any) -> Any:
+        value = super().to_python(value)
+        if value in self.empty_values:
+            return {}
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise forms.ValidationError(
+                f"This is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}."
+            ) from None
+        if not isinstance(parsed, dict):
+            raise forms.ValidationError('Enter a JSON object, e.g. {"key": "value"}.')
+        return parsed
+
+
+class _TagsField(forms.CharField):
+    """Tags typed as text, separated by commas or spaces; cleans to a list."""
+
+    def prepare_value(self, value: Any) -> Any:
+        if isinstance(value, list | tuple):
+            return ", ".join(value)
+        return value
+
+    def to_python(self, value: Any) -> list[str]:
+        value = super().to_python(value) or ""
+        seen: list[str] = []
+        for tag in value.replace(",", " ").split():
+            if tag not in seen:
+                seen.append(tag)
+        return seen
+
+
+class RecordForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    data = _JsonObjectField(
+        required=False, help_text='A JSON object, e.g. {"species": "emperor", "count": 3}.'
+    )
+    tags = _TagsField(required=False, help_text="Separated by commas or spaces: a-z, 0-9, - and _.")
+    is_public = forms.BooleanField(required=False, label="Public (visible to every user)")
+    idempotency_key = forms.UUIDField(widget=forms.HiddenInput)
+
+
+class RecordEditForm(RecordForm):
+    """The edit form carries the version the user saw; a newer one is a conflict."""
+
+    expected_version = forms.IntegerField(widget=forms.HiddenInput, min_value=0)
+
+
+class DeleteForm(forms.Form):
+    expected_version = forms.IntegerField(widget=forms.HiddenInput, min_value=0)
+    idempotency_key = forms.UUIDField(widget=forms.HiddenInput)
+
+
+class RecordQueryForm(forms.Form):
+    """The records list: search text, filters, page and page size, all in the URL."""
+
+    q = forms.CharField(required=False, max_length=200, label="Search")
+    tag = forms.CharField(required=False, max_length=40)
+    owner = forms.CharField(required=False, max_length=150)
+    page = forms.IntegerField(required=False, min_value=1)
+    size = forms.TypedChoiceField(
+        required=False,
+        choices=[(n, str(n)) for n in PAGE_SIZES],
+        coerce=int,
+        empty_value=DEFAULT_PAGE_SIZE,
+        label="Per page",
+    )
+
+    def values(self) -> dict[str, Any]:
+        """Cleaned values with defaults; bad values fall back rather than fail,
+        since they come from links people edit by hand."""
+        data = self.cleaned_data if self.is_valid() else {}
+        return {
+            "q": (data.get("q") or "").strip(),
+            "tag": (data.get("tag") or "").strip().lower(),
+            "owner": (data.get("owner") or "").strip(),
+            "page": data.get("page") or 1,
+            "size": data.get("size") or DEFAULT_PAGE_SIZE,
+        }
+
+
+class DiffForm(forms.Form):
+    from_version = forms.IntegerField(min_value=0, label="From version")
+    to_version = forms.IntegerField(min_value=0, label="To version")
+
+
+class EntryForm(forms.Form):
+    entry_type = forms.ChoiceField(choices=[(t, t.capitalize()) for t in ENTRY_TYPES], label="Type")
+    category = forms.CharField(max_length=100, help_text="A group inside the type, e.g. 'contact'.")
+    value = _JsonObjectField(help_text='A JSON object, e.g. {"theme": "dark"}.')
+    tags = _TagsField(required=False)
+    is_public = forms.BooleanField(required=False, label="Public (listed in the directory)")
+    idempotency_key = forms.UUIDField(widget=forms.HiddenInput)
+
+
+class EntryEditForm(forms.Form):
+    category = forms.CharField(max_length=100)
+    value = _JsonObjectField()
+    tags = _TagsField(required=False)
+    is_public = forms.BooleanField(required=False, label="Public (listed in the directory)")
+    expected_version = forms.IntegerField(widget=forms.HiddenInput, min_value=0)
+    idempotency_key = forms.UUIDField(widget=forms.HiddenInput)
+
+
+class VisibilityForm(forms.Form):
+    is_public = forms.BooleanField(required=False)
+    expected_version = forms.IntegerField(widget=forms.HiddenInput, min_value=0)
+
+
+class DirectoryQueryForm(forms.Form):
+    q = forms.CharField(required=False, max_length=200, label="Search")
+    type = forms.ChoiceField(
+        required=False, choices=[("", "All types")] + [(t, t.capitalize()) for t in ENTRY_TYPES]
+    )
+    page = forms.IntegerField(required=False, min_value=1)
+
+
+class SwitchEnvForm(forms.Form):
+    env = forms.CharField(max_length=20)
+    next = forms.CharField(required=False, max_length=2000)
+
+
+class EventBrowserForm(forms.Form):
+    """The raw event browser: a stream name (empty means $all) and paging cursor."""
+
+    stream = forms.CharField(required=False, max_length=500, label="Stream")
+    type = forms.CharField(required=False, max_length=200, label="Event type")
+    system = forms.BooleanField(required=False, label="Show system streams and events")
+    size = forms.TypedChoiceField(
+        required=False,
+        choices=[(n, str(n)) for n in PAGE_SIZES],
+        coerce=int,
+        empty_value=DEFAULT_PAGE_SIZE,
+        label="Per page",
+    )
+    # Paging: "first", "last", or "after"/"before" a position (a commit position
+    # for $all, a stream revision for a stream).
+    go = forms.ChoiceField(
+        required=False,
+        choices=[("first", "first"), ("last", "last"), ("after", "after"), ("before", "before")],
+    )
+    pos = forms.IntegerField(required=False, min_value=0)

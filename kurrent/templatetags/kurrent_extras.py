@@ -1,0 +1,129 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django import template
+from django.conf import settings
+
+from kurrent import config, formatting, roles, web
+
+register = template.Library()
+
+
+@register.filter
+def pretty_json(value: Any) -> str:
+    return formatting.pretty_json(value)
+
+
+@register.filter
+def compact_json(value: Any) -> str:
+    return formatting.compact_json(value)
+
+
+@register.filter
+def preview(value: Any) -> str:
+    return formatting.preview(value)
+
+
+@register.filter
+def utc(value: datetime | None) -> str:
+    return formatting.utc_text(value)
+
+
+@register.filter
+def iso_utc(value: datetime | None) -> str:
+    return formatting.iso_utc(value)
+
+
+@register.filter
+def ago(value: datetime | None) -> str:
+    return formatting.ago(value)
+
+
+@register.filter
+def latency(value: float | None) -> str:
+    return formatting.latency_text(value)
+
+
+@register.filter
+def short_id(value: str) -> str:
+    return formatting.short_id(value)
+
+
+@register.filter
+def state_label(value: str) -> str:
+    return formatting.state_label(value)
+
+
+@register.filter
+def state_class(value: str) -> str:
+    return formatting.state_class(value)
+
+
+@register.filter
+def is_admin(user: Any) -> bool:
+    return roles.is_admin(user)
+
+
+@register.filter
+def can_write(user: Any) -> bool:
+    return roles.can_write(user)
+
+
+@register.filter
+def role(user: Any) -> str:
+    return roles.role_name(user)
+
+
+@register.filter
+def get_item(mapping: Any, key: Any) -> Any:
+    try:
+        return mapping[key]
+    except (KeyError, IndexError, TypeError):
+        return None
+
+
+@register.simple_tag
+def poll_seconds() -> int:
+    """The status polling period: the sync interval, at least one second."""
+    return max(1, round(settings.KURRENTDB_SYNC_INTERVAL_MS / 1000))
+
+
+@register.inclusion_tag("partials/env_switcher.html", takes_context=True)
+def env_switcher(context: template.Context) -> dict[str, Any]:
+    request = context["request"]
+    return {
+        "request": request,
+        "show": roles.is_admin(request.user),
+        "current": web.current_env(request),
+        "active": config.active_environment(),
+        "environments": config.environments(),
+        "production": config.PRODUCTION,
+        "csrf_token": context.get("csrf_token"),
+    }
+
+
+@register.inclusion_tag("partials/env_banner.html", takes_context=True)
+def env_banner(context: template.Context) -> dict[str, Any]:
+    """A banner when the environment shown is not usable (down, not configured)."""
+    request = context["request"]
+    env = web.current_env(request)
+    health = web.health(env)
+    return {
+        "env": env,
+        "health": health,
+        "switched": env != config.active_environment(),
+        "production": env == config.PRODUCTION,
+    }
+
+
+@register.filter
+def line_diff(change: Any) -> list[tuple[str, str]]:
+    """{"old": ..., "new": ...} -> marked lines of their pretty JSON."""
+    return formatting.line_diff(change.get("old"), change.get("new"))
+
+
+@register.filter
+def recent_window(recent: Any) -> str:
+    return formatting.window_text(getattr(recent, "window_s", 0))

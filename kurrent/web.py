@@ -1,0 +1,124 @@
+"""Request-level glue between the dashboard and the services.
+
+Which environment a request works on (admins may switch, in the session),
+whether writes can be submitted right now and why not, and the environment
+health the status panel shows. No KurrentDB calls of its own beyond
+`connections.health*`, which report what the connection manager knows.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass
+from threading import Lock
+from typing import Any
+
+from django.http import HttpRequest
+
+from kurrent import config, metrics, projector, roles
+from kurrent.connection import connections
+
+SESSION_ENV_KEY = "kurrent_env"
+WRITABLE_STATES = ("connected", "degraded")
+RECENT_WINDOW_S = 300  # "calls and errors in the last 5 minutes"
+NEW_EVENTS_CAP = 100  # "100+ new events": counting further helps nobody
+
+
+def current_env(request: HttpRequest) -> str:
+    """The environment this request shows: an admin's choice, else the active one."""
+    chosen = request.session.get(SESSION_ENV_KEY) if hasattr(request, "session") else None
+    if chosen in config.environments() and roles.is_admin(request.user):
+        return chosen
+    return config.active_environment()
+
+
+def switch_env(request: HttpRequest, env: str) -> None:
+    if env == config.active_environment():
+        request.session.pop(SESSION_ENV_KEY, None)
+    else:
+        request.session[SESSION_ENV_KEY] = env
+
+
+def health(env: str) -> Any:
+    return connections.health(env)
+
+
+def health_all() -> dict[str, Any]:
+    return connections.health_all()
+
+
+def write_block_reason(env: str, user: Any, state: str | None = None) -> str:
+    """Why this user cannot submit a write form on `env` now; "" when they can."""
+    if not roles.can_write(user):
+        return f"Your role ({roles.role_name(user)}) can read data but not change it."
+    if env == config.PRODUCTION and not roles.is_admin(user):
+        return "Only admins may change data on mainnet (production)."
+    state = state or health(env).state
+    if state in WRITABLE_STATES:
+        return ""
+    if state == "not configured":
+        return (
+            f"The {env} environment has no KurrentDB connection configured "
+            f"({config.var(env, 'URL')} is empty), so nothing can be saved there."
+        )
+    if state == "disabled":
+        return "KurrentDB is switched off (KURRENTDB_ENABLED=false), so nothing can be saved."
+    return f"KurrentDB for {env} is unreachable right now, so nothing can be saved. Try again when it is back."
+
+
+@dataclass(frozen=True)
+class Recent:
+    calls: int
+    errors: int
+    window_s: int  # how far back the counts reach; 0 means "since this process started"
+
+
+class _RecentCounts:
+    """Calls and errors over the last few minutes, from the cumulative counters.
+
+    prometheus-client counters only grow, so we keep (time, calls, errors)
+    samples taken whenever the status panel renders and subtract the oldest
+    sample inside the window. Per process, like the counters themselves.
+    """
+
+    def __init__(self) -> None:
+        self._samples: dict[str, deque[tuple[float, int, int]]] = {}
+        self._lock = Lock()
+
+    def take(self, env: str, now: float | None = None) -> Recent:
+        now = time.monotonic() if now is None else now
+        stats = metrics.operation_stats(env)
+        calls = sum(s.calls for s in stats)
+        errors = sum(s.errors for s in stats)
+        with self._lock:
+            samples = self._samples.setdefault(env, deque())
+            samples.append((now, calls, errors))
+            while len(samples) > 1 and samples[1][0] <= now - RECENT_WINDOW_S:
+                samples.popleft()
+            first_t, first_calls, first_errors = samples[0]
+        if first_t == now:
+            # First look in this process: everything counted since it started.
+            return Recent(calls, errors, 0)
+        return Recent(
+            calls - first_calls, errors - first_errors, int(min(RECENT_WINDOW_S, now - first_t))
+        )
+
+
+recent_counts = _RecentCounts()
+
+
+# --- activity feed -----------------------------------------------------------------
+
+
+def activity_for(user: Any, env: str, *, limit: int = 20) -> list[Any]:
+    """The newest events of `env` this user may see, newest first.
+
+    The feed names records, so a private record's title never reaches others
+    (projector.recent_events filters by the actor)."""
+    return projector.recent_events(env, limit=limit, actor=user)
+
+
+def activity_count_after(user: Any, env: str, after: int) -> int:
+    """How many visible events arrived after position `after` (capped)."""
+    return len(projector.recent_events(env, limit=NEW_EVENTS_CAP, after_position=after, actor=user))
