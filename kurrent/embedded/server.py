@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import socket
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -122,6 +123,7 @@ class EmbeddedNode:
         if ":" in bind_host and not bind_host.startswith("["):
             bind_host = f"[{bind_host}]"
         address = f"{bind_host}:{self.port}"
+        _check_free(bind_host.strip("[]"), self.port, address)
         try:
             if credentials is None:
                 port = server.add_insecure_port(address)
@@ -197,12 +199,30 @@ class EmbeddedNode:
         return self._server is not None
 
 
+def _check_free(host: str, port: int, address: str) -> None:
+    """Fail with one clear line when the port is taken (grpc would log a multi-line error)."""
+    if port == 0:
+        return
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as error:
+        raise NodeError(f"cannot listen on {address}: {error.strerror}") from error
+    for family, kind, proto, _, sockaddr in infos:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(sockaddr)
+            except OSError as error:
+                raise NodeError(f"cannot listen on {address}: {error.strerror}") from error
+
+
 def connection_url(host: str, port: int, *, insecure: bool, users: dict[str, str]) -> str:
-    """A kurrentdbclient connection string for the node (TLS: the first user's credentials)."""
+    """A kurrentdbclient connection string for the node (TLS: the first user's credentials).
+
+    The client does not percent-decode user info, so credentials go in as they are.
+    """
     if insecure:
         return f"kurrentdb://{host}:{port}?Tls=false"
-    from urllib.parse import quote
-
     user, password = next(iter(users.items()))
     tls_host = "localhost" if host in ("127.0.0.1", "::1") else host
-    return f"kurrentdb://{quote(user, safe='')}:{quote(password, safe='')}@{tls_host}:{port}"
+    return f"kurrentdb://{user}:{password}@{tls_host}:{port}"
