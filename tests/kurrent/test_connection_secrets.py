@@ -11,7 +11,6 @@ import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 from django.core.management import call_command
@@ -41,7 +40,7 @@ def mainnet(tls_node: EmbeddedNode, settings: Any, tmp_path: Any) -> Iterator[tu
     settings.KURRENTDB_TIMEOUT_MS = 2000
     settings.KURRENTDB_MAX_RETRIES = 0
     settings.KURRENTDB_ENVIRONMENT = "mainnet"
-    address = urlsplit(tls_node.url).netloc.rpartition("@")[2]
+    address = f"localhost:{tls_node.port}"  # the node's certificate names localhost
     assert tls_node.cert_path
     ca_file = str(tmp_path / "ca.pem")  # the node deletes its own copy when it stops
     shutil.copy(tls_node.cert_path, ca_file)
