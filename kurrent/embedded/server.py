@@ -134,11 +134,28 @@ class EmbeddedNode:
         if not port:
             raise NodeError(f"cannot listen on {address}: address in use or not available")
         self.port = port
+        if self.host in ("127.0.0.1", "localhost"):
+            self._also_bind_ipv6_loopback(server, port, credentials)
         gossip = GossipServicer(self.public_host, port)
         gossip_pb2_grpc.add_GossipServicer_to_server(gossip, server)
         server.start()
         self._server = server
         log.info("KurrentDB-compatible node listening on %s:%s", self.host, port)
+
+    @staticmethod
+    def _also_bind_ipv6_loopback(server, port: int, credentials) -> None:
+        """`localhost` may resolve to ::1 first; serve there too when it is free."""
+        try:
+            _check_free("::1", port, f"[::1]:{port}")
+        except NodeError:
+            return
+        try:
+            if credentials is None:
+                server.add_insecure_port(f"[::1]:{port}")
+            else:
+                server.add_secure_port(f"[::1]:{port}", credentials)
+        except RuntimeError:
+            log.info("not serving on [::1]:%s", port)
 
     def _tls_credentials(self) -> grpc.ServerCredentials:
         if self.cert_file and self.key_file:

@@ -93,7 +93,8 @@ def test_insecure_client_against_tls_and_untrusted_certificate(tls_node):
     with pytest.raises((ServiceUnavailableError, GrpcError)):
         plain.get_commit_position(timeout=5)
     plain.close()
-    untrusted = KurrentDBClient(tls_node.url)  # no root certificates: the system store
+    # No root certificates: the system store does not trust the node's certificate.
+    untrusted = KurrentDBClient(f"kurrentdb://admin:changeit@127.0.0.1:{tls_node.port}")
     with pytest.raises(SSLError):
         untrusted.get_commit_position(timeout=5)
     untrusted.close()
