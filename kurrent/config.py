@@ -89,12 +89,13 @@ class Profile:
         return tuple({self.password, quote(self.password, safe="")})
 
 
-def embedded_url() -> str:
+def embedded_url(host: str | None = None, port: int | None = None) -> str:
     """Where the embedded node listens for `dev` when KURRENTDB_DEV_URL is empty."""
-    host = settings.KURRENTDB_EMBEDDED_HOST
+    host = settings.KURRENTDB_EMBEDDED_HOST if host is None else host
+    port = settings.KURRENTDB_EMBEDDED_PORT if port is None else port
     if ":" in host and not host.startswith("["):
         host = f"[{host}]"  # an IPv6 address
-    return f"kurrentdb://{host}:{settings.KURRENTDB_EMBEDDED_PORT}?Tls=false"
+    return f"kurrentdb://{host}:{port}?Tls=false"
 
 
 def active_environment() -> str:
@@ -114,14 +115,38 @@ def get_profile(name: str) -> Profile:
         raise ValueError(
             f"unknown KurrentDB environment {name!r}: use one of {', '.join(environments())}"
         )
-    raw = settings.KURRENTDB_PROFILES.get(name, {})
+    url, username, password, ca_file, uses_embedded = _parse(
+        name, settings.KURRENTDB_PROFILES.get(name, {}), embedded_url()
+    )
+    return Profile(
+        name=name,
+        url=url,
+        username=username,
+        password=password,
+        ca_file=ca_file,
+        timeout_s=settings.KURRENTDB_TIMEOUT_MS / 1000,
+        max_retries=settings.KURRENTDB_MAX_RETRIES,
+        sync_interval_s=settings.KURRENTDB_SYNC_INTERVAL_MS / 1000,
+        uses_embedded=uses_embedded,
+    )
+
+
+def check_profiles(profiles: dict[str, dict[str, str]], embedded: str) -> None:
+    """Validate raw profiles as settings.py builds them; settings.py calls this, so a bad
+    connection setting stops start-up (even runserver's) with one message."""
+    for name, raw in profiles.items():
+        _parse(name, raw, embedded)
+
+
+def _parse(name: str, raw: dict[str, str], embedded: str) -> tuple[str, str, str, str, bool]:
+    """(url without credentials, username, password, CA file, uses the embedded node)."""
     url = str(raw.get("url", "") or "").strip()
     username = str(raw.get("username", "") or "").strip()
     password = str(raw.get("password", "") or "")
     ca_file = str(raw.get("ca_file", "") or "").strip()
     uses_embedded = False
     if not url and name == "dev":
-        url, uses_embedded = embedded_url(), True
+        url, uses_embedded = embedded, True
     if url:
         url, username, password = _check_url(name, url, username, password)
         _check_ca_file(name, url, ca_file)
@@ -136,17 +161,7 @@ def get_profile(name: str) -> Profile:
             if value
         )
         raise ConfigError(f"{given} is set but {var(name, 'URL')} is empty: set the URL too.")
-    return Profile(
-        name=name,
-        url=url,
-        username=username,
-        password=password,
-        ca_file=ca_file,
-        timeout_s=settings.KURRENTDB_TIMEOUT_MS / 1000,
-        max_retries=settings.KURRENTDB_MAX_RETRIES,
-        sync_interval_s=settings.KURRENTDB_SYNC_INTERVAL_MS / 1000,
-        uses_embedded=uses_embedded,
-    )
+    return url, username, password, ca_file, uses_embedded
 
 
 def all_profiles() -> dict[str, Profile]:

@@ -155,6 +155,10 @@ KURRENTDB_EMBEDDED_PORT = env.int("KURRENTDB_EMBEDDED_PORT", default=2113, minim
 KURRENTDB_EMBEDDED_DB = env.str(
     "KURRENTDB_EMBEDDED_DB", default=str(DATA_DIR / "embedded-node.sqlite3")
 )
+# Bad connection settings stop start-up here, with one message naming the variable.
+from kurrent.config import check_profiles, embedded_url  # noqa: E402
+
+check_profiles(KURRENTDB_PROFILES, embedded_url(KURRENTDB_EMBEDDED_HOST, KURRENTDB_EMBEDDED_PORT))
 # Stream records: the largest `data` document accepted, in bytes of encoded JSON.
 KURRENT_RECORD_MAX_DATA_BYTES = env.int(
     "KURRENT_RECORD_MAX_DATA_BYTES", default=256 * 1024, minimum=1024
