@@ -208,9 +208,7 @@ def _check_url(name: str, url: str, username: str, password: str) -> tuple[str, 
         if port is not None and not (port.isdigit() and 1 <= int(port) <= 65535):
             raise ConfigError(f"{variable} has a port that is not a number from 1 to 65535.")
     if scheme in URI_SCHEMES_DISCOVER and len(targets) > 1:
-        raise ConfigError(
-            f"{variable}: a {scheme}:// URL takes one host (a DNS name for the cluster)."
-        )
+        raise ConfigError(f"{variable}: {scheme}:// takes one host only, the cluster's DNS name.")
     if parts.path not in ("", "/"):
         raise ConfigError(
             f"{variable} has a path; a connection string has none (host:port?options)."

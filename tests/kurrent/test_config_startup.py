@@ -17,7 +17,9 @@ ROOT = Path(__file__).resolve().parents[2]
 SECRET = "pw-Zq8-never-shown"
 
 
-def run_check(extra: dict[str, str], *, debug: bool = True) -> subprocess.CompletedProcess[str]:
+def run_check(
+    extra: dict[str, str], *, debug: bool = True, command: tuple[str, ...] = ("check",)
+) -> subprocess.CompletedProcess[str]:
     env = {
         k: v
         for k, v in os.environ.items()
@@ -27,7 +29,7 @@ def run_check(extra: dict[str, str], *, debug: bool = True) -> subprocess.Comple
         env["DEBUG"] = "true"
     env.update(extra)
     return subprocess.run(
-        [sys.executable, "manage.py", "check"],
+        [sys.executable, "manage.py", *command],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -71,6 +73,18 @@ def test_bad_setting_stops_start_up_with_one_line(
     assert lines[0].startswith(f"Configuration error: {message}")
     assert "Traceback" not in result.stderr
     assert SECRET not in result.stderr + result.stdout
+
+
+def test_runserver_with_its_autoreloader_stops_with_one_line_too() -> None:
+    result = run_check(
+        {"KURRENTDB_STAGING_URL": f"esdb+discover://ops:{SECRET}@a:2113,b:2113"},
+        command=("runserver", "127.0.0.1:0"),
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip() == (
+        "Configuration error: KURRENTDB_STAGING_URL: esdb+discover:// takes one host only, "
+        "the cluster's DNS name."
+    )
 
 
 def setting_names() -> set[str]:
