@@ -537,6 +537,8 @@ class ConnectionManager:
     def _succeeded(self, state: _Env) -> None:
         now = datetime.now(UTC)
         if state.down_until is None and state.failures == 0:
+            if state.last_success_at is None:
+                metrics.UP.labels(state.name).set(1)
             state.last_success_at = now
             return
         with state.lock:

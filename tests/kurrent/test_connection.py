@@ -55,6 +55,7 @@ def test_health_when_connected(kurrent_node: Any) -> None:
     assert health.reconnect_attempts == 0
     assert health.is_production is False
     assert health.redacted_url == kurrent_node.url
+    assert metrics.sample("kurrent_up", env="dev") == 1
 
 
 def test_health_sees_new_commits_after_the_interval(settings: Any) -> None:
