@@ -240,8 +240,9 @@ class ConnectionManager:
         with state.lock:
             if state.down_until is not None and time.monotonic() < state.down_until:
                 raise KurrentUnavailable(self._down_message(state))
-        if state.client is not None:
-            return state.client
+        client = state.client
+        if client is not None:
+            return client
         deadline = time.monotonic() + state.profile.timeout_s
         future = self._executor().submit(lambda: self._ensure_client(state))
         try:
