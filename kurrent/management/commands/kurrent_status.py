@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from kurrent.config import active_environment
 from kurrent.connection import DOWN, NOT_CONFIGURED, Health, connections
 
-COLUMNS = ("", "ENV", "STATE", "LATENCY", "NODE", "ADDRESS", "URL", "LAST ERROR")
+COLUMNS = ("", "ENV", "STATE", "LATENCY", "NODE", "ADDRESS", "URL", "DETAIL")
 
 
 class Command(BaseCommand):
@@ -40,7 +40,9 @@ def render_table(report: dict[str, Health], active: str) -> str:
         rows.append(
             (
                 "*" if name == active else "",
-                name + (" (production)" if h.is_production else ""),
+                name
+                + (" (production)" if h.is_production else "")
+                + (" (embedded)" if h.uses_embedded else ""),
                 h.state,
                 "-" if h.latency_ms is None else f"{h.latency_ms:.1f} ms",
                 h.node_state or "-",
@@ -84,4 +86,5 @@ def _as_dict(h: Health, active: str) -> dict[str, Any]:
         "checked_at": h.checked_at.isoformat(),
         "is_production": h.is_production,
         "url": h.redacted_url,
+        "uses_embedded": h.uses_embedded,
     }
