@@ -27,7 +27,7 @@ def preview(value: Any) -> str:
 
 
 @register.filter
-def utc(value: datetime | None) -> str:
+def utc_text(value: datetime | None) -> str:
     return formatting.utc_text(value)
 
 

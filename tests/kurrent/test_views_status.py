@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.conftest import point_env_at
+from tests.kurrent.viewtools import HX, closed_port_url, is_fragment, status_card
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("kdb")]
+URL = "/kurrent-db-demo/status/"
+
+
+class TestStatus:
+    def test_it_sends_anonymous_users_to_login(self, client):
+        response = client.get(URL, **HX)
+        assert response.status_code == 302
+
+    @pytest.mark.parametrize("who", ["carol", "alice", "admin_user"])
+    def test_htmx_gets_the_panel_fragment(self, client, who, request):
+        client.force_login(request.getfixturevalue(who))
+        response = client.get(URL, **HX)
+        assert response.status_code == 200
+        assert is_fragment(response)
+        body = response.content.decode()
+        assert 'class="status-grid"' in body
+        assert 'id="status-dev"' in body and 'id="status-mainnet"' in body
+        # The fragment is the panel's content only: the polling container stays put.
+        assert 'id="status-panel"' not in body
+
+    def test_a_plain_request_gets_a_full_page_that_polls(self, client, carol):
+        client.force_login(carol)
+        response = client.get(URL)
+        assert response.status_code == 200
+        body = response.content.decode()
+        assert "<html" in body
+        assert 'id="status-panel"' in body and 'hx-get="/kurrent-db-demo/status/"' in body
+
+    def test_it_reports_connected_with_node_details(self, client, carol):
+        client.force_login(carol)
+        body = client.get(URL, **HX).content.decode()
+        dev = status_card(body, "dev")
+        assert 'data-state="connected"' in dev
+        assert "Connected" in dev
+        assert "leader" in dev
+        assert "in sync" in dev  # projector lag
+
+    def test_not_configured_environments_say_so(self, client, carol):
+        client.force_login(carol)
+        body = client.get(URL, **HX).content.decode()
+        staging = status_card(body, "staging")
+        assert "Not configured" in staging
+        assert "KURRENTDB_STAGING_URL is empty" in staging
+
+    def test_mainnet_carries_the_production_badge(self, client, carol):
+        client.force_login(carol)
+        body = client.get(URL, **HX).content.decode()
+        mainnet = status_card(body, "mainnet")
+        assert "badge-prod" in mainnet
+
+    def test_a_stopped_node_shows_down(self, client, carol, settings):
+        settings.KURRENTDB_TIMEOUT_MS = 500
+        point_env_at(settings, "staging", closed_port_url())
+        client.force_login(carol)
+        response = client.get(URL, **HX)
+        assert response.status_code == 200
+        staging = status_card(response.content.decode(), "staging")
+        assert 'data-state="down"' in staging
+        assert "Down" in staging
+        assert "not answering" in staging or "no answer" in staging
+
+    def test_it_counts_recent_calls(self, client, carol):
+        client.force_login(carol)
+        client.get(URL, **HX)
+        body = client.get(URL, **HX).content.decode()
+        counts = re.search(r"(\d+) calls?, (\d+) errors?", status_card(body, "dev"))
+        assert counts is not None
+        assert int(counts[1]) >= 1  # at least the health probe
+        assert int(counts[2]) == 0
