@@ -1,0 +1,183 @@
+"""GET /kurrent/health: per-environment state, latency and projector lag; 200 or 503."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from kurrentdbclient import NewEvent, StreamState
+
+from kurrent import metrics, ops, streams
+from kurrent.connection import connections
+from tests.conftest import point_env_at
+from tests.kurrent.viewtools import closed_port_url
+
+pytestmark = pytest.mark.django_db
+URL = "/kurrent/health"
+
+
+@pytest.fixture(autouse=True)
+def fresh_snapshot():
+    ops.snapshots.clear()
+    yield
+    ops.snapshots.clear()
+
+
+def body(response):
+    assert response["Content-Type"].startswith("application/json")
+    return json.loads(response.content)
+
+
+def foreign_event(raw_client, record_id="8b1d1e5e-8a52-4a39-9f37-2f0b7a43c001"):
+    """A record created by another process: the read model has not applied it."""
+    data = {
+        "record_id": record_id,
+        "name": "From elsewhere",
+        "data": {},
+        "tags": [],
+        "owner_id": 1,
+        "owner": "someone",
+        "is_public": True,
+        "metadata": {},
+    }
+    raw_client.append_to_stream(
+        f"pool-{record_id}",
+        events=[NewEvent(type="StreamCreated", data=json.dumps(data).encode())],
+        current_version=StreamState.NO_STREAM,
+    )
+
+
+class TestHealthy:
+    def test_anonymous_callers_get_200_and_every_environment(self, client, kdb):
+        response = client.get(URL)
+        assert response.status_code == 200
+        data = body(response)
+        assert data["status"] == "ok"
+        assert data["active"] == "dev"
+        assert list(data["environments"]) == ["dev", "staging", "test", "mainnet"]
+        dev = data["environments"]["dev"]
+        assert dev["state"] == "connected"
+        assert dev["healthy"] is True
+        assert dev["active"] is True
+        assert dev["latency_ms"] > 0
+        assert data["environments"]["staging"]["state"] == "not configured"
+        assert data["environments"]["staging"]["healthy"] is False
+        assert data["environments"]["mainnet"]["production"] is True
+        assert response["Cache-Control"].startswith("max-age=0")
+
+    def test_it_reports_the_projector_lag(self, client, kdb, alice):
+        streams.create_record(alice, name="Caught up", data={})
+        lag = body(client.get(URL))["environments"]["dev"]["projector"]
+        assert lag["events_behind"] == 0
+        assert lag["head_position"] > 0
+        assert lag["error"] is None
+
+    def test_events_written_elsewhere_show_as_lag(self, client, kdb, raw_client):
+        foreign_event(raw_client)
+        lag = body(client.get(URL))["environments"]["dev"]["projector"]
+        assert lag["events_behind"] == 1
+        assert lag["head_position"] > lag["checkpoint_position"]
+
+    def test_head_is_allowed_post_is_not(self, client, kdb):
+        assert client.head(URL).status_code == 200
+        assert client.post(URL).status_code == 405
+
+    def test_it_needs_no_trailing_slash_and_no_login(self, client, kdb):
+        response = client.get(URL, follow=False)
+        assert response.status_code == 200
+        assert "login" not in response.get("Location", "")
+
+
+class TestUnhealthy:
+    def test_active_environment_down_is_503(self, client, kdb, settings):
+        point_env_at(settings, "dev", closed_port_url())
+        response = client.get(URL)
+        assert response.status_code == 503
+        data = body(response)
+        assert data["status"] == "unavailable"
+        dev = data["environments"]["dev"]
+        assert dev["state"] == "down"
+        assert dev["healthy"] is False
+        assert dev["reason"]
+        assert dev["projector"] is None
+
+    def test_active_environment_not_configured_is_503(self, client, kdb, settings):
+        settings.KURRENTDB_ENVIRONMENT = "staging"
+        response = client.get(URL)
+        assert response.status_code == 503
+        data = body(response)
+        assert data["active"] == "staging"
+        assert data["environments"]["staging"]["state"] == "not configured"
+        assert data["environments"]["dev"]["state"] == "connected"
+
+    def test_switched_off_is_503(self, client, kdb, settings):
+        settings.KURRENTDB_ENABLED = False
+        response = client.get(URL)
+        assert response.status_code == 503
+        assert body(response)["environments"]["dev"]["state"] == "disabled"
+
+    def test_a_down_environment_that_is_not_active_keeps_200(self, client, kdb, settings):
+        point_env_at(settings, "test", closed_port_url())
+        response = client.get(URL)
+        assert response.status_code == 200
+        assert body(response)["environments"]["test"]["state"] == "down"
+
+
+class TestNoSecrets:
+    def test_no_password_user_or_address_in_the_body(
+        self, client, kdb, settings, assert_no_secrets
+    ):
+        secret = "s3cr3t-p@ss/word"
+        url = closed_port_url().replace("?Tls=false", "")  # TLS: needs credentials
+        point_env_at(settings, "staging", url, username="opsuser", password=secret)
+        text = client.get(URL).content.decode()
+        assert_no_secrets(text, secrets=(secret,))
+        assert "opsuser" not in text
+        port = url.rsplit(":", 1)[1]
+        assert port not in text
+        assert "127.0.0.1" not in text
+        assert "kurrentdb://" not in text
+        assert str(kdb.port) not in text
+
+
+class TestCachedAnswers:
+    def test_requests_do_not_probe(self, client, kdb, monkeypatch):
+        monkeypatch.setattr(ops, "HEALTH_REFRESH_S", 3600.0)
+        assert client.get(URL).status_code == 200
+        probes = metrics.sample("kurrent_calls_total", env="dev", operation="probe")
+        reads = metrics.sample("kurrent_calls_total", env="dev", operation="projector_head")
+        kdb.stop()
+        for _ in range(20):
+            assert client.get(URL).status_code == 200  # the snapshot, not a probe
+        assert metrics.sample("kurrent_calls_total", env="dev", operation="probe") == probes
+        assert metrics.sample("kurrent_calls_total", env="dev", operation="projector_head") == reads
+
+    def test_a_refresh_sees_the_node_go_down(self, client, kdb, settings):
+        settings.KURRENTDB_SYNC_INTERVAL_MS = 100
+        connections.reset()  # profiles are read again with the short interval
+        assert client.get(URL).status_code == 200
+        kdb.stop()
+        time.sleep(0.2)  # the connection manager's cached health expires
+        ops.snapshots.refresh()
+        response = client.get(URL)
+        assert response.status_code == 503
+        assert body(response)["environments"]["dev"]["state"] == "down"
+
+    def test_the_background_refresh_catches_up_without_blocking(
+        self, client, kdb, settings, monkeypatch
+    ):
+        monkeypatch.setattr(ops, "HEALTH_REFRESH_S", 0.0)
+        settings.KURRENTDB_SYNC_INTERVAL_MS = 100
+        connections.reset()
+        assert client.get(URL).status_code == 200
+        kdb.stop()
+        deadline = time.monotonic() + 15
+        codes = []
+        while time.monotonic() < deadline:
+            codes.append(client.get(URL).status_code)
+            if codes[-1] == 503:
+                break
+            time.sleep(0.05)
+        assert codes[-1] == 503, codes
+        assert set(codes) <= {200, 503}
