@@ -10,13 +10,14 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import grpc
-from kurrentdbclient.protos.v1 import gossip_pb2_grpc, streams_pb2_grpc
+from kurrentdbclient.protos.v1 import gossip_pb2_grpc
 from kurrentdbclient.protos.v2.streams import streams_pb2_grpc as v2_streams_pb2_grpc
 
 from .auth import BasicAuthInterceptor
 from .gossip import GossipServicer
 from .storage import Store
 from .streams import StreamsServicer
+from .streams import add_to_server as add_streams_to_server
 from .tls import ensure_self_signed
 from .unimplemented import refusing_handlers
 from .v2 import V2StreamsServicer
@@ -115,7 +116,7 @@ class EmbeddedNode:
         )
         assert self.store is not None
         streams = StreamsServicer(self.store, max_event_bytes=self.max_event_bytes)
-        streams_pb2_grpc.add_StreamsServicer_to_server(streams, server)
+        add_streams_to_server(streams, server)
         v2 = V2StreamsServicer(self.store, max_event_bytes=self.max_event_bytes)
         v2_streams_pb2_grpc.add_StreamsServiceServicer_to_server(v2, server)
         server.add_generic_rpc_handlers(refusing_handlers())

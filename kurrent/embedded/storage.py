@@ -56,7 +56,7 @@ CREATE TABLE IF NOT EXISTS records (
     created INTEGER NOT NULL
 );
 CREATE UNIQUE INDEX IF NOT EXISTS records_stream_revision ON records (stream, revision);
-CREATE INDEX IF NOT EXISTS records_event_id ON records (event_id);
+DROP INDEX IF EXISTS records_event_id;
 """
 INSERT = (
     "INSERT INTO records (position, stream, revision, event_id, type, is_json, data, metadata,"
@@ -69,6 +69,10 @@ SELECT = (
 SOFT_DELETE_DATA = b'{"$tb":9223372036854775807}'
 BATCH = 512  # rows fetched per query by readers
 HEAD_CACHE_SIZE = 50_000
+# ANY/EXISTS retries are recognised among this many recent writes, as KurrentDB does with its
+# cache of recent commits (an index of every event id would double the cost of each commit).
+RECENT_IDS = 50_000
+CHECKPOINT_SECONDS = 1.0
 RING_MAX_RECORDS = 20_000
 RING_MAX_BYTES = 16 * 1024 * 1024
 
@@ -125,6 +129,7 @@ class _Txn:
         self.parent = parent
         self.heads: dict[str, _Head] = {}
         self.records: list[Record] = []
+        self.ids: dict[tuple[str, str], tuple[int, int]] = {}
         self.next_position = parent.next_position if parent else store._last_position + 1
         self.now = parent.now if parent else now_ticks()
 
@@ -134,7 +139,19 @@ class _Txn:
     def merge(self, child: _Txn) -> None:
         self.heads.update(child.heads)
         self.records.extend(child.records)
+        self.ids.update(child.ids)
         self.next_position = child.next_position
+
+    def find_id(self, stream: str, event_id: str) -> tuple[int, int] | None:
+        """(revision, position) of a recent event with this id in this stream."""
+        key = (stream, event_id)
+        txn: _Txn | None = self
+        while txn is not None:
+            found = txn.ids.get(key)
+            if found is not None:
+                return found
+            txn = txn.parent
+        return self.store._recent_ids.get(key)
 
     def head(self, stream: str) -> _Head:
         head = self.heads.get(stream)
@@ -180,6 +197,7 @@ class _Txn:
         )
         self.next_position += 1
         self.records.append(record)
+        self.ids[(stream, event.event_id)] = (revision, record.position)
         head = self.head(stream)
         if revision == MAX_REVISION:
             head.tombstoned = True
@@ -188,6 +206,24 @@ class _Txn:
             if is_metastream(stream):
                 head.meta = parse_metadata(event.data, event.is_json)
         return record
+
+    def _write_many(self, stream: str, first: int, events: Sequence[ProposedEvent]) -> Record:
+        """Append events at revisions first, first+1, ...; returns the last record."""
+        if is_metastream(stream) or len(events) == 1:
+            for offset, event in enumerate(events):
+                record = self.write(stream, first + offset, event)
+            return record
+        position, now, ids = self.next_position, self.now, self.ids
+        records = [
+            Record(position + n, stream, first + n, e[0], e[1], e[2], e[3], e[4], now)
+            for n, e in enumerate(events)
+        ]
+        for record in records:
+            ids[(stream, record.event_id)] = (record.revision, record.position)
+        self.records.extend(records)
+        self.next_position = position + len(records)
+        self.head(stream).last = records[-1].revision
+        return records[-1]
 
     def write_metadata(self, stream: str, meta: dict[str, Any] | bytes) -> Record:
         data = meta if isinstance(meta, bytes) else json.dumps(meta, separators=(",", ":"))
@@ -232,10 +268,7 @@ class _Txn:
         if not events:
             return AppendResult(last, self.next_position - 1)
         base_deleted = is_metastream(stream) and self.state(stream[2:])[0] == "S"
-        record = None
-        for offset, event in enumerate(events):
-            record = self.write(stream, last + 1 + offset, event)
-        assert record is not None
+        record = self._write_many(stream, last + 1, events)
         if undelete:
             meta = dict(self.metadata(stream))
             meta["$tb"] = last + 1
@@ -277,11 +310,7 @@ class _Txn:
             return None
         found = None
         for index, event in enumerate(events):
-            row = self.store._writer.execute(
-                "SELECT revision, position FROM records WHERE event_id = ? AND stream = ?"
-                " ORDER BY revision LIMIT 1",
-                (event.event_id, stream),
-            ).fetchone()
+            row = self.find_id(stream, event.event_id)
             if row is None:
                 if index == 0:
                     return None
@@ -342,7 +371,10 @@ class Store:
         self._durable = durable
         self._writer = self._connect(cache_kib=16 * 1024)
         self._writer.executescript(SCHEMA)
+        # Checkpoints run in a background thread, not inside a writer's commit.
+        self._writer.execute("PRAGMA wal_autocheckpoint = 0")
         self._closed = False
+        self._closing = threading.Event()
         self._commit_lock = threading.Lock()
         self._pending_lock = threading.Lock()
         self._pending: list[_Op] = []
@@ -355,6 +387,31 @@ class Store:
         self._ring: list[Record] = []
         self._ring_first = self._last_position + 1  # position of _ring[0]
         self._ring_bytes = 0
+        self._recent_ids: OrderedDict[tuple[str, str], tuple[int, int]] = OrderedDict(
+            ((stream, event_id), (revision, position))
+            for stream, event_id, revision, position in reversed(
+                self._writer.execute(
+                    "SELECT stream, event_id, revision, position FROM records"
+                    " ORDER BY position DESC LIMIT ?",
+                    (RECENT_IDS,),
+                ).fetchall()
+            )
+        )
+        self._checkpointer = threading.Thread(
+            target=self._checkpoint_loop, name="kurrent-node-checkpoint", daemon=True
+        )
+        self._checkpointer.start()
+
+    def _checkpoint_loop(self) -> None:
+        conn = self._connect(cache_kib=256)
+        try:
+            while not self._closing.wait(CHECKPOINT_SECONDS):
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                except sqlite3.Error as error:
+                    log.warning("WAL checkpoint failed: %s", error)
+        finally:
+            conn.close()
 
     def _connect(self, *, cache_kib: int, readonly: bool = False) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -381,8 +438,12 @@ class Store:
     def close(self) -> None:
         with self.changed:
             self._closed = True
+            self._closing.set()
             self.changed.notify_all()
+        self._checkpointer.join(5)
         with self._commit_lock:
+            with contextlib.suppress(sqlite3.Error):
+                self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             with contextlib.suppress(sqlite3.Error):
                 self._writer.close()
             with self._pool_lock:
@@ -470,6 +531,10 @@ class Store:
             self._heads.move_to_end(name)
         while len(self._heads) > HEAD_CACHE_SIZE:
             self._heads.popitem(last=False)
+        recent = self._recent_ids
+        recent.update(txn.ids)
+        while len(recent) > RECENT_IDS:
+            recent.popitem(last=False)
         if not txn.records:
             return
         with self.changed:

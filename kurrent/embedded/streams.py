@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterable, Iterator
 
 import grpc
@@ -23,16 +24,47 @@ from .storage import StorageFailure, Store, StreamNotFound
 from .wire import (
     BadRequest,
     abort_deleted,
-    event_response,
+    encode_event_response,
     expected_revision,
     not_found_response,
     proposed_event,
     record_filter,
+    serialize,
     stream_name,
 )
 
 log = logging.getLogger(__name__)
 ReadReq = streams_pb2.ReadReq
+LIVE_CACHE_SIZE = 4096
+SERVICE = "event_store.client.streams.Streams"
+
+
+def add_to_server(servicer: StreamsServicer, server: grpc.Server) -> None:
+    """Register like the generated code, but let Read yield pre-encoded bytes."""
+    requests = {
+        "Read": streams_pb2.ReadReq,
+        "Append": streams_pb2.AppendReq,
+        "Delete": streams_pb2.DeleteReq,
+        "Tombstone": streams_pb2.TombstoneReq,
+        "BatchAppend": streams_pb2.BatchAppendReq,
+    }
+    kinds = {
+        "Read": grpc.unary_stream_rpc_method_handler,
+        "Append": grpc.stream_unary_rpc_method_handler,
+        "Delete": grpc.unary_unary_rpc_method_handler,
+        "Tombstone": grpc.unary_unary_rpc_method_handler,
+        "BatchAppend": grpc.stream_stream_rpc_method_handler,
+    }
+    handlers = {
+        name: kinds[name](
+            getattr(servicer, name),
+            request_deserializer=requests[name].FromString,
+            response_serializer=serialize,
+        )
+        for name in requests
+    }
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
+    server.add_registered_method_handlers(SERVICE, handlers)
 
 
 def abort_unavailable(context: grpc.ServicerContext, error: Exception) -> None:
@@ -44,6 +76,8 @@ class StreamsServicer(streams_pb2_grpc.StreamsServicer):
     def __init__(self, store: Store, *, max_event_bytes: int) -> None:
         self.store = store
         self.max_event_bytes = max_event_bytes
+        self._live_cache: dict[int, bytes] = {}
+        self._live_lock = threading.Lock()
 
     # -- Append (one request stream, one response) --------------------------------------------
 
@@ -223,12 +257,27 @@ class StreamsServicer(streams_pb2_grpc.StreamsServicer):
             if count <= 0:
                 return
 
-    def response(self, record: Record, resolve_links: bool) -> streams_pb2.ReadResp | None:
-        """The ReadResp of a record; None for a link whose target cannot be shown."""
+    def response(self, record: Record, resolve_links: bool) -> bytes | None:
+        """The serialized ReadResp of a record; None for a link whose target cannot be shown."""
         if resolve_links and record.type == LINK_TYPE:
             target = self.store.resolve_link(record)
-            return None if target is None else event_response(record, target)
-        return event_response(record)
+            return None if target is None else encode_event_response(record, target)
+        return encode_event_response(record)
+
+    def live_response(self, record: Record, resolve_links: bool) -> bytes | None:
+        """Like `response`, but shared by every subscriber that receives this live record."""
+        if resolve_links and record.type == LINK_TYPE:
+            return self.response(record, True)
+        encoded = self._live_cache.get(record.position)
+        if encoded is None:
+            encoded = encode_event_response(record)
+            with self._live_lock:
+                cache = self._live_cache
+                cache[record.position] = encoded
+                if len(cache) > LIVE_CACHE_SIZE:
+                    for position in sorted(cache)[: LIVE_CACHE_SIZE // 2]:
+                        del cache[position]
+        return encoded
 
     # -- Delete / Tombstone -----------------------------------------------------------------
 

@@ -84,7 +84,7 @@ def all_subscription(
     for records in _live(servicer, cursor, context):
         for record in records:
             if record_filter is None or record_filter(record):
-                response = servicer.response(record, resolve)
+                response = servicer.live_response(record, resolve)
                 if response is not None:
                     yield response
             if interval:
@@ -128,7 +128,7 @@ def stream_subscription(
             if record.revision == MAX_REVISION:
                 yield servicer.response(record, False)
                 abort_deleted(context, stream)
-            response = servicer.response(record, resolve)
+            response = servicer.live_response(record, resolve)
             if response is not None:
                 yield response
             after = record.revision

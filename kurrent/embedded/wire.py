@@ -186,3 +186,80 @@ def abort_deleted(context: grpc.ServicerContext, stream: str) -> None:
         trailers.append(("stream-name", stream))
     context.set_trailing_metadata(trailers)
     context.abort(grpc.StatusCode.FAILED_PRECONDITION, deleted_details(stream))
+
+
+# -- hand-rolled encoding of ReadResp{event} -------------------------------------------------
+# Building nested protobuf objects costs ~13 us per event in Python; concatenating the wire
+# bytes costs a fraction of that. The layout follows streams.proto (field numbers in comments);
+# tests compare the result with the protobuf library's own parse.
+
+
+def _varint(value: int) -> bytes:
+    if value < 0x80:
+        return _SMALL[value]
+    out = bytearray()
+    while value >= 0x80:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+_SMALL = [bytes([n]) for n in range(0x80)]
+
+
+def _field(tag: bytes, payload: bytes) -> bytes:
+    return tag + _varint(len(payload)) + payload
+
+
+def _map_entry(key: bytes, value: str) -> bytes:
+    entry = key + _field(b"\x12", value.encode())
+    return b"\x32" + _varint(len(entry)) + entry  # RecordedEvent.metadata = 6
+
+
+_TYPE_KEY = b"\x0a\x04type"
+_CONTENT_TYPE_JSON = _map_entry(b"\x0a\x0ccontent-type", JSON)
+_CONTENT_TYPE_OCTET = _map_entry(b"\x0a\x0ccontent-type", OCTET_STREAM)
+_CREATED_KEY = b"\x0a\x07created"
+
+
+def encode_recorded_event(record: Record) -> bytes:
+    """RecordedEvent bytes: id=1, stream_identifier=2, revision=3, prepare=4, commit=5,
+    metadata=6 (map), custom_metadata=7, data=8."""
+    position = _varint(record[0])
+    parts = [
+        b"\x0a\x26\x12\x24",  # id (UUID{string=2}) of a 36-character uuid
+        record[3].encode(),
+        _field(b"\x12", _field(b"\x1a", record[1].encode())),
+        b"\x18",
+        _varint(record[2]),
+        b"\x20",
+        position,
+        b"\x28",
+        position,
+        _map_entry(_TYPE_KEY, record[4]),
+        _CONTENT_TYPE_JSON if record[5] else _CONTENT_TYPE_OCTET,
+        _map_entry(_CREATED_KEY, str(record[8])),
+    ]
+    if record[7]:
+        parts.append(_field(b"\x3a", record[7]))
+    if record[6]:
+        parts.append(_field(b"\x42", record[6]))
+    return b"".join(parts)
+
+
+def encode_event_response(record: Record, target: Record | None = None) -> bytes:
+    """Serialized ReadResp{event=ReadEvent{event=1, link=2, commit_position=3}}."""
+    if target is None:
+        read_event = _field(b"\x0a", encode_recorded_event(record))
+    else:
+        read_event = _field(b"\x0a", encode_recorded_event(target)) + _field(
+            b"\x12", encode_recorded_event(record)
+        )
+    read_event += b"\x18" + _varint(record[0])
+    return _field(b"\x0a", read_event)
+
+
+def serialize(message) -> bytes:
+    """Response serializer that passes pre-encoded bytes through."""
+    return message if type(message) is bytes else message.SerializeToString()
