@@ -238,13 +238,17 @@ class EventMeta:
 
 
 def _meta_json(actor: Any) -> bytes:
+    """Flat string values: what KurrentDB's v2 append API accepts as event properties.
+    `$correlationId` is KurrentDB's own key (its by-correlation-id projection reads it)."""
+    actor_id = getattr(actor, "pk", None)
     meta = {
-        "actor": {"username": getattr(actor, "username", ""), "id": getattr(actor, "pk", None)},
+        "actor": str(getattr(actor, "username", "") or ""),
+        "actor_id": "" if actor_id is None else str(actor_id),
         "timestamp": datetime.now(UTC).isoformat(),
-        "correlation_id": current_correlation_id(),
-        "schema_version": SCHEMA_VERSION,
+        "$correlationId": current_correlation_id(),
+        "schema_version": str(SCHEMA_VERSION),
     }
-    return json.dumps(meta, separators=(",", ":")).encode()
+    return json.dumps(meta, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def _parse_meta(raw: bytes) -> EventMeta:
@@ -254,17 +258,25 @@ def _parse_meta(raw: bytes) -> EventMeta:
         return EventMeta()
     if not isinstance(meta, dict):
         return EventMeta()
-    actor = meta.get("actor")
-    actor = actor if isinstance(actor, dict) else {}
-    actor_id = actor.get("id")
-    version = meta.get("schema_version", SCHEMA_VERSION)
+    actor_id = _int_or_none(meta.get("actor_id"))
+    version = _int_or_none(meta.get("schema_version"))
     return EventMeta(
-        actor=str(actor.get("username") or ""),
-        actor_id=actor_id if isinstance(actor_id, int) else None,
+        actor=str(meta.get("actor") or "")[:150],
+        actor_id=actor_id,
         timestamp=str(meta.get("timestamp") or ""),
-        correlation_id=str(meta.get("correlation_id") or ""),
-        schema_version=version if isinstance(version, int) else SCHEMA_VERSION,
+        correlation_id=str(meta.get("$correlationId") or "")[:100],
+        schema_version=SCHEMA_VERSION if version is None else version,
     )
+
+
+def _int_or_none(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return None
 
 
 # --- encode / decode -------------------------------------------------------------

@@ -30,11 +30,11 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from kurrentdbclient import NewEvent, RecordedEvent
 from kurrentdbclient.exceptions import KurrentDBClientError
 
-from kurrent import search
+from kurrent import fastwrite, search
 from kurrent.config import active_environment
 from kurrent.connection import connections
 from kurrent.domain import Entry, Record, fold_entry, fold_record, text_values
@@ -150,11 +150,6 @@ def _head(env: str) -> RecordedEvent | None:
 # --- checkpoint ----------------------------------------------------------------------------
 
 
-def _checkpoint(env: str) -> ProjectionCheckpoint:
-    checkpoint, _ = ProjectionCheckpoint.objects.get_or_create(env=env)
-    return checkpoint
-
-
 def checkpoint_position(env: str | None = None) -> int:
     env = _env(env)
     position = ProjectionCheckpoint.objects.filter(env=env).values_list("position", flat=True)
@@ -166,9 +161,8 @@ def checkpoint_position(env: str | None = None) -> int:
 
 def _apply_batch(env: str, events: list[RecordedEvent]) -> int:
     """Apply events (in $all order) under the checkpoint lock; returns how many applied."""
-    _checkpoint(env)
     with transaction.atomic():
-        checkpoint = ProjectionCheckpoint.objects.select_for_update().get(env=env)
+        checkpoint = _lock(env)
         fresh = [e for e in events if e.commit_position > checkpoint.position]
         if not fresh:
             return 0
@@ -402,6 +396,35 @@ def _activity(env: str, envelope: Envelope, kind: str, state: Record | Entry | N
     )
 
 
+@dataclass(frozen=True)
+class _Kind:
+    model: Any
+    id_field: str
+    fold: Callable[..., Any]
+    applies: Callable[[Any, Any, int | None], bool]
+    to_row: Callable[[Any, int, Any], Any]
+    fields: list[str]
+
+
+def _row_values(kind: _Kind, state: Any, position: int) -> dict[str, Any]:
+    row = kind.to_row(state, position, None)
+    attnames = (kind.model._meta.get_field(name).attname for name in kind.fields)
+    return {attname: getattr(row, attname) for attname in attnames}
+
+
+ACTIVITY_FIELDS = [
+    "env",
+    "position",
+    "stream_name",
+    "event_type",
+    "kind",
+    "object_id",
+    "title",
+    "actor_name",
+    "owner_id",
+    "is_public",
+    "recorded_at",
+]
 RECORD_ROW_FIELDS = [
     "name",
     "data",
@@ -517,6 +540,26 @@ def _entry_from_row(row: UserDataEntry) -> Entry:
     )
 
 
+_KINDS = {
+    "record": _Kind(
+        model=StreamRecord,
+        id_field="record_id",
+        fold=fold_record,
+        applies=lambda state, event, user: _record_applies(state, event),
+        to_row=lambda state, position, row: _record_row(state, position, row),
+        fields=RECORD_ROW_FIELDS,
+    ),
+    "userdata": _Kind(
+        model=UserDataEntry,
+        id_field="entry_id",
+        fold=fold_entry,
+        applies=_entry_applies,
+        to_row=lambda state, position, row: _entry_row(state, position, row),
+        fields=ENTRY_ROW_FIELDS,
+    ),
+}
+
+
 def record_from_row(row: StreamRecord) -> Record:
     return _record_from_row(row)
 
@@ -549,37 +592,107 @@ def _erase_rows(env: str, user_id: int, before_position: int) -> None:
 
 
 def apply_written(
-    env: str | None, new_event: NewEvent, *, stream: str, revision: int, position: int
-) -> bool:
+    env: str | None,
+    new_event: NewEvent,
+    *,
+    stream: str,
+    before: Record | Entry | None,
+    position: int,
+) -> Record | Entry | None:
     """The writer's shortcut: apply the event it just appended, without reading $all.
 
-    Under the checkpoint lock, and only when the row is exactly one revision behind
-    (every earlier event of that stream is applied), the event is folded into its row
-    as the projector would; the checkpoint does not move, and when the projector meets
-    the event in $all the row's revision tells it that it is applied. Returns False
-    when that cannot be done (the caller then catches up the ordinary way).
+    `before` is the state the write was based on (None for a create); the event's
+    revision is the one after it. Under the checkpoint lock the row moves from exactly
+    that version to the next (compare-and-swap on `version`), so every earlier event
+    of the stream is applied already and nothing is applied twice. The checkpoint does
+    not move: when the projector meets the event in $all, the row's version tells it
+    the event is in. Returns the new state, or None when the shortcut does not apply
+    (the caller then catches up the ordinary way).
     """
     env = _env(env)
+    revision = before.version + 1 if before is not None else 0
     envelope = decode_new(new_event, stream=stream, revision=revision, position=position)
     parsed = parse_stream(stream)
-    if parsed is None or parsed.kind == "erasure" or envelope.event is None:
-        return False
-    _checkpoint(env)
-    with transaction.atomic():
+    if parsed is None or parsed.kind not in _KINDS or envelope.event is None:
+        return None
+    kind = _KINDS[parsed.kind]
+    if not kind.applies(before, envelope.event, parsed.user_id):
+        return None
+    after = kind.fold(before, envelope, env_name=env)
+    row = kind.to_row(after, position, None)
+    try:
+        with transaction.atomic():
+            if _locked_position(env) >= position:
+                return None  # the projector was faster
+            if before is None:
+                fastwrite.insert(row, ["env", kind.id_field, *kind.fields])
+            else:
+                where = {"env": env, kind.id_field: parsed.object_id, "version": before.version}
+                if fastwrite.update(row, kind.fields, where) != 1:
+                    return None
+            if parsed.kind == "record":
+                _after_record_write(env, parsed.object_id, before, after, row)
+            elif before is not None and before.is_public != after.is_public:
+                Activity.objects.filter(
+                    env=env, kind="userdata", object_id=parsed.object_id
+                ).update(is_public=after.is_public)
+            fastwrite.insert_many(
+                Activity, [_activity(env, envelope, parsed.kind, after)], ACTIVITY_FIELDS
+            )
+    except IntegrityError:
+        return None  # a concurrent writer of the same (retried) event got there first
+    return after
+
+
+def _after_record_write(
+    env: str, record_id: str, before: Any, after: Any, row: StreamRecord | None
+) -> None:
+    """Tags, search vector and activity visibility of a record the writer just changed."""
+    if before is not None and before.tags == after.tags and before.is_public == after.is_public:
+        if before.name != after.name or before.data != after.data:
+            search.index_records_by_id(env, [record_id])
+        return
+    pk = row.pk if row is not None else None
+    if pk is None:
+        pk = StreamRecord.objects.filter(env=env, record_id=record_id).values_list("pk", flat=True)[
+            0
+        ]
+    if before is None or before.tags != after.tags:
+        if before is not None:
+            RecordTag.objects.filter(record_id=pk).delete()
+        tags = [RecordTag(record_id=pk, tag=t) for t in after.tags]
+        fastwrite.insert_many(RecordTag, tags, ["record", "tag"])
+    if before is not None and before.is_public != after.is_public:
+        Activity.objects.filter(env=env, kind="record", object_id=record_id).update(
+            is_public=after.is_public
+        )
+    search.index_records([pk])
+
+
+def _locked_position(env: str) -> int:
+    """As _lock, but only the position, with a prepared statement (the writer's path)."""
+    table = connection.ops.quote_name(ProjectionCheckpoint._meta.db_table)
+    sql = f"SELECT position FROM {table} WHERE env = %s"  # noqa: S608 (a table name)
+    if connection.features.has_select_for_update:
+        sql += " FOR UPDATE"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [env])
+        found = cursor.fetchone()
+    return found[0] if found else _lock(env).position
+
+
+def _lock(env: str) -> ProjectionCheckpoint:
+    """Inside transaction.atomic(): the environment's checkpoint row, locked (created if
+    need be; a savepoint keeps a concurrent creation from breaking the transaction)."""
+    checkpoint = ProjectionCheckpoint.objects.select_for_update().filter(env=env).first()
+    if checkpoint is None:
+        try:
+            with transaction.atomic():
+                ProjectionCheckpoint.objects.create(env=env)
+        except IntegrityError:
+            pass
         checkpoint = ProjectionCheckpoint.objects.select_for_update().get(env=env)
-        if checkpoint.position >= position:
-            return True
-        batch = _Batch(env)
-        batch._load([envelope])
-        states = batch.records if parsed.kind == "record" else batch.entries
-        state = states.get(parsed.object_id)
-        current = state.version if state is not None else -1
-        if current >= revision:
-            return True
-        if current != revision - 1 or batch._apply(envelope) is not True:
-            return False
-        batch._flush()
-    return True
+    return checkpoint
 
 
 def catch_up(env: str | None = None, until_position: int | None = None) -> int:
@@ -610,9 +723,8 @@ def rebuild(env: str | None = None, progress: Callable[[int, int, int], None] | 
     env = _env(env)
     head = _head(env)
     head_position = head.commit_position if head else 0
-    _checkpoint(env)
     with transaction.atomic():
-        checkpoint = ProjectionCheckpoint.objects.select_for_update().get(env=env)
+        checkpoint = _lock(env)
         records = StreamRecord._meta.db_table
         subquery = f"SELECT id FROM {records} WHERE env = %s"  # noqa: S608 (table names only)
         _delete_where(RecordTag, f"record_id IN ({subquery})", [env])
@@ -764,9 +876,10 @@ def sync_status(env: str | None = None) -> SyncStatus:
     head_position = head.commit_position if head else 0
     behind, seconds, capped = 0, 0.0, False
     if head_position > position:
-        pending = _read_after(env, position, EVENTS_BEHIND_CAP)
+        scanned = _read_after(env, position, EVENTS_BEHIND_CAP)
+        pending = _not_yet_applied(env, scanned)
         behind = len(pending)
-        capped = behind >= EVENTS_BEHIND_CAP
+        capped = len(scanned) >= EVENTS_BEHIND_CAP
         if pending and pending[0].recorded_at is not None:
             seconds = max(0.0, (datetime.now(UTC) - pending[0].recorded_at).total_seconds())
     return SyncStatus(
@@ -780,6 +893,33 @@ def sync_status(env: str | None = None) -> SyncStatus:
         last_event_at=row.last_event_at if row else None,
         events_behind_capped=capped,
     )
+
+
+def _not_yet_applied(env: str, events: list[RecordedEvent]) -> list[RecordedEvent]:
+    """Events beyond the checkpoint that no row reflects yet (a writer's shortcut may have
+    applied its own event before the projector moved the checkpoint past it)."""
+    wanted: dict[str, list[str]] = {"record": [], "userdata": []}
+    for event in events:
+        parsed = parse_stream(event.stream_name)
+        if parsed is not None and parsed.kind in wanted:
+            wanted[parsed.kind].append(parsed.object_id)
+    versions: dict[str, int] = {}
+    for model, field, kind in (
+        (StreamRecord, "record_id", "record"),
+        (UserDataEntry, "entry_id", "userdata"),
+    ):
+        if wanted[kind]:
+            rows = model.objects.filter(env=env, **{f"{field}__in": wanted[kind]})
+            versions.update({str(k): v for k, v in rows.values_list(field, "version")})
+    pending = []
+    for event in events:
+        parsed = parse_stream(event.stream_name)
+        applied_to = -1
+        if parsed is not None and parsed.kind != "erasure":
+            applied_to = versions.get(parsed.object_id, -1)
+        if not event.type.startswith("$") and event.stream_position > applied_to:
+            pending.append(event)
+    return pending
 
 
 def recent_events(

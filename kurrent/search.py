@@ -87,8 +87,10 @@ def _search_sqlite(
     for name in filters.tags:
         where.append(f"{record}.id IN (SELECT record_id FROM {tag} WHERE tag = %s)")  # noqa: S608
         params.append(name)
+    # CROSS JOIN fixes the loop order: matches first, then their rows by primary key.
+    # (Left to itself SQLite walks the env index and runs the MATCH once per row.)
     base = (
-        f"FROM kurrent_record_fts JOIN {record} ON {record}.id = kurrent_record_fts.rowid "
+        f"FROM kurrent_record_fts CROSS JOIN {record} ON {record}.id = kurrent_record_fts.rowid "
         f"WHERE {' AND '.join(where)}"
     )
     weights = ", ".join(str(w) for w in BM25_WEIGHTS)
@@ -122,6 +124,15 @@ def index_records(pks: Iterable[int]) -> None:
     ids = list(pks)
     if ids:
         StreamRecord.objects.filter(pk__in=ids).update(search_vector=SEARCH_VECTOR)
+
+
+def index_records_by_id(env: str, record_ids: Iterable[str]) -> None:
+    """As index_records, by record id."""
+    if not is_postgres():
+        return
+    ids = list(record_ids)
+    if ids:
+        StreamRecord.objects.filter(env=env, record_id__in=ids).update(search_vector=SEARCH_VECTOR)
 
 
 def _tsquery(words: list[str]) -> SearchQuery:

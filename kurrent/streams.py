@@ -178,20 +178,23 @@ def catch_up_quietly(env: str, position: int) -> None:
 
 
 def project_write(
-    env: str, new_event: NewEvent, *, stream: str, revision: int, position: int
-) -> None:
+    env: str, new_event: NewEvent, *, stream: str, before: Any, position: int
+) -> Any | None:
     """Make the writer's own event visible in the read model before returning.
 
-    The shortcut applies just that event when its row is one revision behind; otherwise
-    the projector catches up to the append's position (see projector.apply_written)."""
+    The shortcut applies just that event onto the row it was based on; otherwise the
+    projector catches up to the append's position (see projector.apply_written).
+    Returns the new state when the shortcut applied it."""
     try:
-        if projector.apply_written(
-            env, new_event, stream=stream, revision=revision, position=position
-        ):
-            return
+        state = projector.apply_written(
+            env, new_event, stream=stream, before=before, position=position
+        )
     except DatabaseError as exc:
         log.warning("read model of %s: applying a write failed: %s", env, exc)
-    catch_up_quietly(env, position)
+        state = None
+    if state is None:
+        catch_up_quietly(env, position)
+    return state
 
 
 def user_id_by_name(username: str | None) -> int | None:
@@ -252,17 +255,15 @@ def _current_from_stream(env: str, record_id: str) -> Record | None:
 
 
 def _after_write(
-    env: str, record_id: str, new_event: NewEvent, position: int, expected: Record
+    env: str, record_id: str, new_event: NewEvent, position: int, before: Record | None
 ) -> Record:
-    """The record as the writer should see it: the read model once caught up, else the
-    state folded from what we know was appended."""
-    project_write(
-        env,
-        new_event,
-        stream=record_stream(record_id),
-        revision=expected.version,
-        position=position,
-    )
+    """The record as the writer should see it: from the read model once it has the
+    write, else folded from what we know was appended."""
+    stream = record_stream(record_id)
+    state = project_write(env, new_event, stream=stream, before=before, position=position)
+    if state is not None:
+        return state
+    expected = _state_after(before, stream, new_event, env)
     row = _row(env, record_id)
     if row is not None and row.version >= expected.version:
         return projector.record_from_row(row)
@@ -315,8 +316,7 @@ def create_record(
             current,
             current.version if current else None,
         ) from None
-    expected = _state_after(None, stream, new_event, env)
-    return _after_write(env, record_id, new_event, position, expected)
+    return _after_write(env, record_id, new_event, position, None)
 
 
 def _state_after(state: Record | None, stream: str, new_event: NewEvent, env: str) -> Record:
@@ -392,9 +392,7 @@ def update_record(
         # KurrentDB accepted a retry of an earlier write (same event id): show the record.
         catch_up_quietly(env, position)
         return get_record(actor, record_id, env=env)
-    return _after_write(
-        env, record_id, new_event, position, _state_after(state, stream, new_event, env)
-    )
+    return _after_write(env, record_id, new_event, position, state)
 
 
 def _conflict(env: str, record_id: str) -> Conflict:
@@ -446,7 +444,10 @@ def delete_record(
         position = append(env, stream, new_event, version)
     except WrongCurrentVersionError:
         raise _conflict(env, record_id) from None
-    project_write(env, new_event, stream=stream, revision=version + 1, position=position)
+    if version == state.version:
+        project_write(env, new_event, stream=stream, before=state, position=position)
+    else:
+        catch_up_quietly(env, position)  # a retry KurrentDB recognised: nothing new
     return None
 
 

@@ -137,10 +137,13 @@ def _local_fold(state: Entry | None, stream: str, new_event: Any, env: str) -> E
     return result
 
 
-def _after_write(env: str, new_event: Any, position: int, expected: Entry) -> Entry:
-    project_write(
-        env, new_event, stream=_stream_of(expected), revision=expected.version, position=position
-    )
+def _after_write(
+    env: str, new_event: Any, position: int, before: Entry | None, stream: str
+) -> Entry:
+    state = project_write(env, new_event, stream=stream, before=before, position=position)
+    if state is not None:
+        return state
+    expected = _local_fold(before, stream, new_event, env)
     row = _row(env, expected.id)
     if row is not None and row.version >= expected.version:
         return projector.entry_from_row(row)
@@ -213,7 +216,7 @@ def store_entry(
         position = append(env, stream, new_event, StreamState.NO_STREAM)
     except WrongCurrentVersionError:
         raise Conflict("An entry with this id exists already.") from None
-    return _after_write(env, new_event, position, _local_fold(None, stream, new_event, env))
+    return _after_write(env, new_event, position, None, stream)
 
 
 def update_entry(
@@ -269,7 +272,7 @@ def update_entry(
     if state.version != expected:
         catch_up_quietly(env, position)
         return get_entry(actor, entry_id, env=env)
-    return _after_write(env, new_event, position, _local_fold(state, stream, new_event, env))
+    return _after_write(env, new_event, position, state, stream)
 
 
 def delete_entry(
@@ -307,7 +310,10 @@ def delete_entry(
         position = append(env, stream, new_event, version)
     except WrongCurrentVersionError:
         raise _conflict(env, state) from None
-    project_write(env, new_event, stream=stream, revision=version + 1, position=position)
+    if version == state.version:
+        project_write(env, new_event, stream=stream, before=state, position=position)
+    else:
+        catch_up_quietly(env, position)  # a retry KurrentDB recognised: nothing new
     return None
 
 
