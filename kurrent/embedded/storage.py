@@ -348,6 +348,27 @@ class _Txn:
             raise WrongExpectedVersion(stream, expected, -1 if kind in ("N", "M") else last)
 
 
+class _RecentIds:
+    """The ids of at least the last `size` writes: two dict generations, no per-item eviction."""
+
+    def __init__(self, size: int) -> None:
+        self._half = max(1, size // 2)
+        self._current: dict = {}
+        self._previous: dict = {}
+
+    def get(self, key):
+        found = self._current.get(key)
+        return self._previous.get(key) if found is None else found
+
+    def update(self, items) -> None:
+        current = self._current
+        for key, value in items:
+            current[key] = value
+            if len(current) >= self._half:
+                self._previous, self._current = current, {}
+                current = self._current
+
+
 class _Op:
     __slots__ = ("done", "error", "fn", "result")
 
@@ -387,7 +408,8 @@ class Store:
         self._ring: list[Record] = []
         self._ring_first = self._last_position + 1  # position of _ring[0]
         self._ring_bytes = 0
-        self._recent_ids: OrderedDict[tuple[str, str], tuple[int, int]] = OrderedDict(
+        self._recent_ids = _RecentIds(RECENT_IDS)
+        self._recent_ids.update(
             ((stream, event_id), (revision, position))
             for stream, event_id, revision, position in reversed(
                 self._writer.execute(
@@ -492,6 +514,9 @@ class Store:
             return
         conn = self._writer
         txn = _Txn(self)
+        if len(batch) == 1:
+            self._run_one(batch[0], txn)
+            return
         try:
             conn.execute("BEGIN IMMEDIATE")
             for op in batch:
@@ -525,16 +550,38 @@ class Store:
         for op in batch:
             op.done = True
 
+    def _run_one(self, op: _Op, txn: _Txn) -> None:
+        """A batch of one operation needs no savepoint: on any error the transaction rolls back."""
+        conn = self._writer
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                op.result = op.fn(txn)
+                if txn.records:
+                    conn.executemany(INSERT, txn.records)
+            except Exception as error:
+                conn.execute("ROLLBACK")
+                if not isinstance(error, StoreError):
+                    log.exception("unexpected error in a write; it was rolled back")
+                    error = StorageFailure(f"internal error: {error}")
+                op.error, op.result, op.done = error, None, True
+                return
+            conn.execute("COMMIT")
+        except sqlite3.Error as error:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            op.error, op.result, op.done = StorageFailure(f"storage error: {error}"), None, True
+            return
+        self._publish(txn)
+        op.done = True
+
     def _publish(self, txn: _Txn) -> None:
         for name, head in txn.heads.items():
             self._heads[name] = head
             self._heads.move_to_end(name)
         while len(self._heads) > HEAD_CACHE_SIZE:
             self._heads.popitem(last=False)
-        recent = self._recent_ids
-        recent.update(txn.ids)
-        while len(recent) > RECENT_IDS:
-            recent.popitem(last=False)
+        self._recent_ids.update(txn.ids.items())
         if not txn.records:
             return
         with self.changed:

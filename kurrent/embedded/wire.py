@@ -19,6 +19,7 @@ ReadEvent = streams_pb2.ReadResp.ReadEvent
 JSON = "application/json"
 OCTET_STREAM = "application/octet-stream"
 RecordFilter = Callable[[Record], bool]
+CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 class BadRequest(Exception):
@@ -62,10 +63,11 @@ def proposed_event(message, max_event_bytes: int) -> ProposedEvent:
         structured = message.id.structured
         value = (structured.most_significant_bits % 2**64) << 64
         event_id = str(uuid.UUID(int=value | (structured.least_significant_bits % 2**64)))
-    try:
-        event_id = str(uuid.UUID(event_id))
-    except ValueError as error:
-        raise BadRequest(f"'{event_id}' is not a valid event id") from error
+    if not CANONICAL_UUID.fullmatch(event_id):
+        try:
+            event_id = str(uuid.UUID(event_id))
+        except ValueError as error:
+            raise BadRequest(f"'{event_id}' is not a valid event id") from error
     size = len(event_type.encode()) + len(message.data) + len(message.custom_metadata)
     if size > max_event_bytes:
         raise BadRequest(

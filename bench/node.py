@@ -1,0 +1,351 @@
+#!/usr/bin/env python3
+"""Benchmark the embedded KurrentDB-compatible node, running in its own process.
+
+    .venv/bin/python bench/node.py                  # full run (1,000,000 events for the RSS figure)
+    .venv/bin/python bench/node.py --events 200000  # shorter memory phase
+
+Each figure is measured with the real `kurrentdbclient` against a node started with
+`python -m kurrent.embedded` on a durable SQLite file (fsync on every commit), and compared with
+baselines measured in the same run:
+- bare unary: a raw gRPC stub calling Gossip.Read on the same node;
+- bare client-streaming: the Append RPC shape (2 requests, 1 response) on a bare grpcio server
+  that does no work (shown for reference: it is the floor for a single-event append);
+- bare server-streaming: 10,000 small pre-built ReadResp messages from a bare grpcio server,
+  read with a raw stub.
+The table shows per-operation latency (median, p95), the rate at the median, and the ratio of
+that rate to its baseline's. Targets come from issue #2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import grpc  # noqa: E402
+from kurrentdbclient import CaughtUp, KurrentDBClient, NewEvent, StreamState  # noqa: E402
+from kurrentdbclient.protos.v1 import (  # noqa: E402
+    gossip_pb2_grpc,
+    shared_pb2,
+    streams_pb2,
+    streams_pb2_grpc,
+)
+
+from kurrent.embedded import NodeProcess  # noqa: E402
+
+DATA = b'{"pool": "penguin", "depth": 42, "note": "benchmark event"}'
+STREAM_EVENTS = 10_000
+
+
+# -- the bare baseline server (runs as `bench/node.py --baseline-server`) ---------------------
+
+
+def small_message() -> streams_pb2.ReadResp:
+    """A ReadResp like the node sends for one benchmark event."""
+    recorded = streams_pb2.ReadResp.ReadEvent.RecordedEvent(
+        id=shared_pb2.UUID(string=str(uuid.uuid4())),
+        stream_identifier=shared_pb2.StreamIdentifier(stream_name=b"bench-read"),
+        stream_revision=1234,
+        prepare_position=56789,
+        commit_position=56789,
+        metadata={"type": "Benched", "content-type": "application/json", "created": "1" * 18},
+        data=DATA,
+    )
+    return streams_pb2.ReadResp(
+        event=streams_pb2.ReadResp.ReadEvent(event=recorded, commit_position=56789)
+    )
+
+
+class BareStreams(streams_pb2_grpc.StreamsServicer):
+    def __init__(self) -> None:
+        self.message = small_message()
+
+    def Read(self, request, context):
+        message = self.message
+        for _ in range(request.options.count):
+            yield message
+
+    def Append(self, request_iterator, context):
+        for _ in request_iterator:
+            pass
+        return streams_pb2.AppendResp()
+
+
+def baseline_server() -> None:
+    server = grpc.server(ThreadPoolExecutor(max_workers=400))  # as the node's pool
+    streams_pb2_grpc.add_StreamsServicer_to_server(BareStreams(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    print(port, flush=True)
+    sys.stdin.read()  # until the parent closes our stdin
+    server.stop(0)
+
+
+# -- measuring ----------------------------------------------------------------------------------
+
+
+def timed(call: Callable[[], object], repeat: int, warmup: int) -> list[float]:
+    for _ in range(warmup):
+        call()
+    samples = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        call()
+        samples.append(time.perf_counter() - start)
+    return samples
+
+
+def p95(samples: list[float]) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+
+
+class Row:
+    def __init__(self, name, samples, per_op=1, unit="ops/s", baseline=None, target=None):
+        self.name = name
+        self.median = statistics.median(samples)
+        self.p95 = p95(samples)
+        self.rate = per_op / self.median
+        self.unit = unit
+        self.baseline = baseline
+        self.target = target  # ("ratio", 0.6) or ("rate", 20000) or None
+
+    @property
+    def ratio(self) -> float | None:
+        return self.rate / self.baseline.rate if self.baseline else None
+
+    def verdict(self) -> str:
+        if not self.target:
+            return ""
+        kind, value = self.target
+        measured = self.ratio if kind == "ratio" else self.rate
+        label = f">= {value:.0%} of baseline" if kind == "ratio" else f">= {value:,.0f} {self.unit}"
+        return f"{label}: {'met' if measured >= value else 'MISSED'}"
+
+
+def print_table(rows: list[Row]) -> None:
+    header = f"{'figure':44} {'median':>10} {'p95':>10} {'rate at median':>20} {'ratio':>7}  target"
+    print(header)
+    print("-" * len(header))
+    for row in rows:
+        ratio = f"{row.ratio:.2f}" if row.ratio is not None else ""
+        rate = f"{row.rate:,.0f} {row.unit}"
+        print(
+            f"{row.name:44} {row.median * 1000:>8.2f}ms {row.p95 * 1000:>8.2f}ms"
+            f" {rate:>20} {ratio:>7}  {row.verdict()}"
+        )
+
+
+def rss_of(pid: int) -> tuple[float, float]:
+    """(current, peak) resident set size of a process, in MiB."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        fields[key] = value.strip()
+    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+
+
+def fill(client: KurrentDBClient, total: int, threads: int = 2, batch: int = 500) -> float:
+    """Append `total` events over 2,000 streams from several threads; returns events/s."""
+    calls = total // batch
+    payload = [NewEvent(type="Loaded", data=DATA) for _ in range(batch)]
+    counter = iter(range(calls))
+    lock = threading.Lock()
+
+    def work() -> None:
+        while True:
+            with lock:
+                n = next(counter, None)
+            if n is None:
+                return
+            fresh = [NewEvent(type=e.type, data=e.data) for e in payload]
+            client.append_to_stream(
+                f"load-{n % 2000}", events=fresh, current_version=StreamState.ANY
+            )
+
+    start = time.perf_counter()
+    workers = [threading.Thread(target=work) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return calls * batch / (time.perf_counter() - start)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--baseline-server", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--events", type=int, default=1_000_000, help="events in the log for the memory figure"
+    )
+    parser.add_argument("--repeat", type=int, default=1000, help="calls per latency sample set")
+    args = parser.parse_args()
+    if args.baseline_server:
+        baseline_server()
+        return 0
+
+    print(f"# bench/node.py  cpus={os.cpu_count()}  load average at start={os.getloadavg()[0]:.2f}")
+    workdir = tempfile.mkdtemp(prefix="kurrent-bench-")
+    bare = subprocess.Popen(
+        [sys.executable, __file__, "--baseline-server"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    node = NodeProcess(db=os.path.join(workdir, "bench.sqlite3")).start()
+    try:
+        bare_port = int(bare.stdout.readline())
+        rows = run(node, bare_port, args)
+        print()
+        print_table(rows)
+        return 0
+    finally:
+        node.stop()
+        bare.stdin.close()
+        bare.wait(10)
+
+
+def run(node: NodeProcess, bare_port: int, args) -> list[Row]:
+    client = KurrentDBClient(node.url)
+    node_channel = grpc.insecure_channel(f"127.0.0.1:{node.port}")
+    bare_channel = grpc.insecure_channel(f"127.0.0.1:{bare_port}")
+    gossip = gossip_pb2_grpc.GossipStub(node_channel)
+    bare_streams = streams_pb2_grpc.StreamsStub(bare_channel)
+    repeat = args.repeat
+
+    print("measuring bare baselines ...", flush=True)
+    unary = Row(
+        "bare unary round trip (Gossip.Read, node)",
+        timed(lambda: gossip.Read(shared_pb2.Empty()), repeat, 100),
+    )
+    append_shape = [
+        streams_pb2.AppendReq(options=streams_pb2.AppendReq.Options()),
+        streams_pb2.AppendReq(proposed_message=streams_pb2.AppendReq.ProposedMessage(data=DATA)),
+    ]
+    client_streaming = Row(
+        "bare client-streaming call (Append shape)",
+        timed(lambda: bare_streams.Append(iter(append_shape)), repeat, 100),
+        baseline=unary,
+    )
+    read_request = streams_pb2.ReadReq(options=streams_pb2.ReadReq.Options(count=STREAM_EVENTS))
+    streaming = Row(
+        "bare server-streaming of 10,000 messages",
+        timed(lambda: sum(1 for _ in bare_streams.Read(read_request)), 15, 2),
+        per_op=STREAM_EVENTS,
+        unit="msg/s",
+    )
+
+    print("measuring appends ...", flush=True)
+    single_stream = f"bench-single-{uuid.uuid4().hex}"
+    version = iter(range(-1, 10**9))
+
+    def single_append() -> None:
+        current = next(version)
+        client.append_to_stream(
+            single_stream,
+            events=NewEvent(type="Benched", data=DATA),
+            current_version=StreamState.NO_STREAM if current < 0 else current,
+        )
+
+    single = Row(
+        "single-event append (Append, 1 client)",
+        timed(single_append, repeat, 100),
+        baseline=unary,
+        target=("ratio", 0.6),
+    )
+    batches = [[NewEvent(type="Benched", data=DATA) for _ in range(100)] for _ in range(300)]
+    batch_iter = iter(batches)
+    batch = Row(
+        "append of 100 events per call (BatchAppend)",
+        timed(
+            lambda: client.append_to_stream(
+                "bench-batch", events=next(batch_iter), current_version=StreamState.ANY
+            ),
+            250,
+            50,
+        ),
+        per_op=100,
+        unit="events/s",
+        target=("rate", 20_000),
+    )
+
+    print("measuring reads and catch-up ...", flush=True)
+    read_stream = f"bench-read-{uuid.uuid4().hex}"
+    for n in range(STREAM_EVENTS // 500):
+        client.append_to_stream(
+            read_stream,
+            events=[NewEvent(type="Benched", data=DATA) for _ in range(500)],
+            current_version=n * 500 - 1 if n else StreamState.NO_STREAM,
+        )
+    read = Row(
+        "read a 10,000-event stream (get_stream)",
+        timed(lambda: client.get_stream(read_stream), 15, 2),
+        per_op=STREAM_EVENTS,
+        unit="events/s",
+        baseline=streaming,
+        target=("ratio", 0.6),
+    )
+    raw_request = client.streams._construct_read_request(stream_name=read_stream)
+    node_streams = streams_pb2_grpc.StreamsStub(node_channel)
+    raw_read = Row(
+        "  same read with a raw stub (no client work)",
+        timed(lambda: sum(1 for _ in node_streams.Read(raw_request)), 15, 2),
+        per_op=STREAM_EVENTS,
+        unit="events/s",
+        baseline=streaming,
+    )
+
+    def catch_up() -> None:
+        subscription = client.subscribe_to_stream(read_stream, include_caught_up=True)
+        count = 0
+        for item in subscription:
+            if isinstance(item, CaughtUp):
+                break
+            count += 1
+        subscription.stop()
+        assert count == STREAM_EVENTS, count
+
+    subscription = Row(
+        "subscription catching up on 10,000 events",
+        timed(catch_up, 15, 2),
+        per_op=STREAM_EVENTS,
+        unit="events/s",
+        baseline=streaming,
+        target=("ratio", 0.6),
+    )
+
+    already = client.get_commit_position(filter_exclude=())
+    todo = max(0, args.events - already)
+    print(f"loading {todo:,} more events for the memory figure ...", flush=True)
+    load_rate = fill(client, todo)
+    total = client.get_commit_position(filter_exclude=())
+    rss, peak = rss_of(node.pid)
+    print(
+        f"log holds {total:,} records; load rate {load_rate:,.0f} events/s (2 writers, 500 per call)"
+    )
+    verdict = "met" if peak <= 150 else "MISSED"
+    print(
+        f"node RSS after the load: {rss:.0f} MiB now, {peak:.0f} MiB peak  (target <= 150 MiB: {verdict})"
+    )
+    client.close()
+    node_channel.close()
+    bare_channel.close()
+    return [unary, client_streaming, single, batch, streaming, read, raw_read, subscription]
+
+
+if __name__ == "__main__":
+    sys.exit(main())
