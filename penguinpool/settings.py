@@ -121,6 +121,8 @@ SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
 SECURE_PROXY_SSL_HEADER = (
     ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIND_TLS_PROXY", default=False) else None
 )
@@ -163,7 +165,7 @@ check_profiles(KURRENTDB_PROFILES, embedded_url(KURRENTDB_EMBEDDED_HOST, KURRENT
 KURRENT_RECORD_MAX_DATA_BYTES = env.int(
     "KURRENT_RECORD_MAX_DATA_BYTES", default=256 * 1024, minimum=1024
 )
-# Bearer token guarding /metrics; empty means open (the default only in DEBUG).
+# Bearer token guarding /metrics; empty: open in DEBUG, refused (403) otherwise (kurrent.ops).
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 # Demo login created by `python dev.py run` (only when DEBUG).
 DEMO_USERNAME = env.str("DEMO_USERNAME", default="demo")

@@ -79,7 +79,7 @@ class TestRoundTrip:
         out = run_import(str(exported), "--env", "test")
         assert as_stored(stored(other_node)) == as_stored(stored(raw_client))
         assert "6 event(s) appended, 0 already there, in 4 stream(s)" in out
-        assert "The read model applied 6 event(s)" in out
+        assert "The read model is caught up (6 event(s) processed)" in out
         assert rows("test") == rows("dev")
         assert len(rows("test")) == 4
 

@@ -86,7 +86,7 @@ class Command(BaseCommand):
         except (KurrentError, DatabaseError) as exc:
             caught_up = f" The read model is not caught up yet ({exc}); the projector will do it."
         else:
-            caught_up = f" The read model applied {applied} event(s)."
+            caught_up = f" The read model is caught up ({applied} event(s) processed)."
         self.stdout.write(
             f"Imported {path} into {env}: {_counts(summary)}, in {len(summary.streams)} "
             f"stream(s), in {time.monotonic() - started:.1f} s.{caught_up}"
