@@ -354,6 +354,12 @@ class _Batch:
         self.entry_rows.update({str(r.entry_id): r for r in (*new_rows, *changed_rows)})
 
     def _flush_activity(self) -> None:
+        # An item shows as its object is now: made public later in the batch, it is public.
+        for item in self.activity:
+            states = {"record": self.records, "userdata": self.entries}.get(item.kind)
+            state = states.get(item.object_id) if states is not None else None
+            if state is not None:
+                item.is_public = state.is_public
         if self.activity:
             Activity.objects.bulk_create(self.activity, batch_size=1000)
             self.activity = []

@@ -48,3 +48,18 @@ def raw_client(kdb: Any) -> Iterator[Any]:
         yield client
     finally:
         client.close()
+
+
+@pytest.fixture
+def our_events(raw_client: Any) -> Any:
+    """A function returning every event of our streams in $all, as the client sees them."""
+    from kurrent.events import STREAM_PREFIXES
+
+    def read() -> list[Any]:
+        return list(
+            raw_client.read_all(
+                filter_include=STREAM_PREFIXES, filter_by_stream_name=True, filter_by_prefix=True
+            )
+        )
+
+    return read

@@ -1,0 +1,316 @@
+"""The projector: checkpointed, idempotent, resumable, and fed by any writer."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+from django.db import OperationalError, connection
+from kurrentdbclient import NewEvent, StreamState
+
+from kurrent import projector, streams, userdata
+from kurrent.models import Activity, ProjectionCheckpoint, RecordTag, StreamRecord, UserDataEntry
+
+pytestmark = [pytest.mark.readmodel]
+
+
+def _external_create(client: Any, owner: Any, name: str, **extra: Any) -> str:
+    """What another process writing with a plain kurrentdbclient would append."""
+    record_id = str(uuid.uuid4())
+    body = {
+        "record_id": record_id,
+        "name": name,
+        "data": {"note": f"written outside the app: {name}"},
+        "tags": ["external"],
+        "owner_id": owner.pk,
+        "owner": owner.username,
+        "is_public": True,
+        "metadata": {},
+        **extra,
+    }
+    client.append_to_stream(
+        f"pool-{record_id}",
+        events=NewEvent(type="StreamCreated", data=json.dumps(body).encode()),
+        current_version=StreamState.NO_STREAM,
+    )
+    return record_id
+
+
+def _tables() -> dict[str, list[tuple]]:
+    """Everything the projector writes, without surrogate keys, in a stable order."""
+
+    def rows(model: Any, order: tuple[str, ...], skip: tuple[str, ...] = ("id",)) -> list[tuple]:
+        names = [f.attname for f in model._meta.concrete_fields if f.attname not in skip]
+        return [tuple(row) for row in model.objects.order_by(*order).values_list(*names)]
+
+    return {
+        "records": rows(StreamRecord, ("env", "record_id")),
+        "tags": sorted(RecordTag.objects.values_list("record__record_id", "tag")),
+        "entries": rows(UserDataEntry, ("env", "entry_id")),
+        "activity": rows(Activity, ("env", "position")),
+        "checkpoint": rows(
+            ProjectionCheckpoint, ("env",), skip=("id", "updated_at", "last_event_at")
+        ),
+    }
+
+
+@pytest.mark.django_db
+class TestCatchUp:
+    def test_an_external_writers_event_appears_in_the_read_model(self, kdb, alice, raw_client):
+        record_id = _external_create(raw_client, alice, "Outside job")
+
+        applied = projector.catch_up()
+
+        assert applied == 1
+        record = streams.get_record(alice, record_id)
+        assert (record.name, record.version, record.tags) == ("Outside job", 0, ("external",))
+        assert [r.id for r in streams.search_records(alice, "outside").items] == [record_id]
+
+    def test_it_resumes_from_its_checkpoint(self, kdb, alice, raw_client):
+        _external_create(raw_client, alice, "one")
+        projector.catch_up()
+        position = ProjectionCheckpoint.objects.get(env="dev").position
+
+        _external_create(raw_client, alice, "two")
+        assert projector.catch_up() == 1
+        assert projector.catch_up() == 0
+        assert ProjectionCheckpoint.objects.get(env="dev").position > position
+        assert StreamRecord.objects.count() == 2
+
+    def test_unknown_events_are_skipped_and_counted(self, kdb, alice, raw_client):
+        record = streams.create_record(alice, name="Known", data={})
+        stream = f"pool-{record.id}"
+        raw_client.append_to_stream(
+            stream,
+            events=NewEvent(type="ColourChanged", data=b'{"colour": "blue"}'),
+            current_version=0,
+        )
+        raw_client.append_to_stream(  # our type, but not our shape
+            f"pool-{uuid.uuid4()}",
+            events=NewEvent(type="StreamCreated", data=b'{"name": 42}'),
+            current_version=StreamState.NO_STREAM,
+        )
+        raw_client.append_to_stream(  # not JSON at all
+            f"userdata-{alice.pk}-{uuid.uuid4()}",
+            events=NewEvent(
+                type="UserDataStored", data=b"\xff\xfe", content_type="application/octet-stream"
+            ),
+            current_version=StreamState.NO_STREAM,
+        )
+        raw_client.append_to_stream(  # an update of a record that was never created
+            f"pool-{uuid.uuid4()}",
+            events=NewEvent(type="StreamUpdated", data=b'{"record_id": "x", "changes": {}}'),
+            current_version=StreamState.NO_STREAM,
+        )
+        raw_client.append_to_stream(  # another app's stream: filtered out by prefix
+            "orders-1",
+            events=NewEvent(type="OrderPlaced", data=b"{}"),
+            current_version=StreamState.ANY,
+        )
+
+        projector.catch_up()
+
+        status = projector.sync_status()
+        assert status.skipped_events == 4
+        assert status.events_behind == 0
+        # The skipped event still moved the version: the next write expects 1.
+        assert streams.get_record(alice, record.id).version == 1
+        changed = streams.update_record(alice, record.id, expected_version=1, name="Still known")
+        assert changed.version == 2
+        assert StreamRecord.objects.count() == 1
+
+    def test_a_failure_before_the_checkpoint_is_stored_rolls_back(
+        self, kdb, alice, raw_client, monkeypatch
+    ):
+        for n in range(5):
+            _external_create(raw_client, alice, f"record {n}")
+
+        def crash(env: str, envelopes: list) -> None:
+            assert StreamRecord.objects.count() == 5  # the rows were written...
+            raise RuntimeError("crash between the rows and the checkpoint")
+
+        monkeypatch.setattr(projector, "_before_checkpoint", crash)
+        with pytest.raises(RuntimeError):
+            projector.catch_up()
+
+        # ...and rolled back with the checkpoint.
+        assert StreamRecord.objects.count() == 0
+        assert Activity.objects.count() == 0
+        assert projector.checkpoint_position() == 0
+
+        monkeypatch.setattr(projector, "_before_checkpoint", None)  # "after a restart"
+        assert projector.catch_up() == 5
+        assert projector.catch_up() == 0
+        assert StreamRecord.objects.count() == 5
+        assert Activity.objects.count() == 5
+        assert ProjectionCheckpoint.objects.get(env="dev").events_applied == 5
+
+    def test_the_writers_shortcut_and_the_projector_never_double_apply(
+        self, kdb, alice, our_events
+    ):
+        record = streams.create_record(alice, name="v0", data={})
+        for version in range(3):
+            streams.update_record(
+                alice, record.id, expected_version=version, name=f"v{version + 1}"
+            )
+        checkpoint = ProjectionCheckpoint.objects.get(env="dev")
+        assert checkpoint.position < our_events()[-1].commit_position  # shortcut only
+
+        projector.catch_up()
+
+        assert Activity.objects.count() == 4
+        assert StreamRecord.objects.get().version == 3
+        checkpoint.refresh_from_db()
+        assert checkpoint.position == our_events()[-1].commit_position
+        assert checkpoint.events_applied == 4 and checkpoint.skipped_events == 0
+
+    def test_sync_status(self, kdb, alice, raw_client):
+        for n in range(3):
+            _external_create(raw_client, alice, f"r{n}")
+        behind = projector.sync_status()
+        assert behind.events_behind == 3 and not behind.caught_up
+        assert behind.head_position > behind.checkpoint_position == 0
+        assert behind.seconds_behind >= 0
+
+        projector.catch_up()
+
+        caught_up = projector.sync_status()
+        assert caught_up.events_behind == 0 and caught_up.seconds_behind == 0
+        assert caught_up.checkpoint_position == caught_up.head_position
+        assert caught_up.events_applied == 3
+
+    def test_recent_events_respect_privacy(self, kdb, alice, bob, admin_user):
+        public = streams.create_record(alice, name="Open", data={}, is_public=True)
+        private = streams.create_record(alice, name="Closed", data={})
+        streams.update_record(alice, private.id, expected_version=0, name="Closed still")
+        hidden = userdata.store_entry(bob, entry_type="data", category="mine", value={})
+
+        feed_for_bob = projector.recent_events(actor=bob)
+        feed_for_admin = projector.recent_events(actor=admin_user)
+        anonymous = projector.recent_events()
+
+        assert [a.object_id for a in feed_for_bob] == [hidden.id, public.id]
+        assert [a.title for a in anonymous] == ["Open"]
+        assert len(feed_for_admin) == 4
+        assert feed_for_admin[0].position > feed_for_admin[-1].position  # newest first
+        newest = feed_for_admin[0].position
+        assert projector.recent_events(actor=admin_user, after_position=newest) == []
+        # Making the record public makes its history public in the feed too.
+        streams.update_record(alice, private.id, expected_version=1, is_public=True)
+        assert {a.title for a in projector.recent_events(actor=bob)} >= {"Closed still"}
+
+
+@pytest.mark.django_db
+class TestRebuild:
+    def test_rebuild_ends_with_the_same_tables_as_incremental(
+        self, kdb, alice, bob, admin_user, raw_client
+    ):
+        kept = streams.create_record(alice, name="Kept", data={"a": "b"}, tags="x, y")
+        streams.update_record(alice, kept.id, expected_version=0, tags=["y", "z"], is_public=True)
+        gone = streams.create_record(bob, name="Gone", data={}, is_public=True)
+        streams.delete_record(bob, gone.id)
+        entry = userdata.store_entry(bob, entry_type="settings", category="s", value={"k": 1})
+        userdata.update_entry(bob, entry.id, expected_version=0, is_public=True)
+        _external_create(raw_client, alice, "From outside")
+        raw_client.append_to_stream(
+            f"pool-{kept.id}", events=NewEvent(type="Unknown", data=b"{}"), current_version=1
+        )
+        temp = userdata.store_entry(alice, entry_type="data", category="tmp", value={})
+        userdata.erase_user(admin_user, alice)
+        streams.create_record(alice, name="After erasure", data={})
+        projector.catch_up()
+        incremental = _tables()
+
+        replayed = projector.rebuild()
+
+        assert replayed == incremental["checkpoint"][0][2]  # events_applied
+        rebuilt = _tables()
+        for name, rows in incremental.items():
+            assert rebuilt[name] == rows, name
+        assert incremental["records"] and incremental["entries"] and incremental["activity"]
+        assert not UserDataEntry.objects.filter(entry_id=temp.id).exists()
+
+    def test_the_rebuild_command_shows_progress(self, kdb, alice, raw_client, capsys):
+        for n in range(3):
+            _external_create(raw_client, alice, f"r{n}")
+
+        call_command("kurrent_rebuild", "--env", "dev")
+
+        out, err = capsys.readouterr()
+        assert "Rebuilt dev: 3 event(s) applied, 0 skipped" in out
+        assert "rebuilding dev" in err
+        assert StreamRecord.objects.count() == 3
+
+    def test_the_projector_command_catches_up_once(self, kdb, alice, raw_client, capsys):
+        _external_create(raw_client, alice, "r")
+
+        call_command("kurrent_projector", "--once")
+
+        assert "dev: applied 1 event(s)" in capsys.readouterr().out
+        assert StreamRecord.objects.count() == 1
+
+
+def _retrying(fn: Any, attempts: int = 200) -> Any:
+    """SQLite's shared in-memory test database locks whole tables: retry briefly."""
+    for _ in range(attempts):
+        try:
+            return fn()
+        except OperationalError:
+            time.sleep(0.05)
+    return fn()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_projectors_running_at_once_apply_each_event_once(kdb, alice, raw_client):
+    for n in range(120):
+        _external_create(raw_client, alice, f"r{n}")
+    errors: list[BaseException] = []
+
+    def project() -> None:
+        try:
+            _retrying(projector.catch_up)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=project) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+
+    assert errors == []
+    assert StreamRecord.objects.count() == 120
+    assert Activity.objects.count() == 120
+    checkpoint = ProjectionCheckpoint.objects.get(env="dev")
+    assert checkpoint.events_applied == 120
+
+
+@pytest.mark.django_db(transaction=True)
+def test_live_mode_applies_another_process_writes(kdb, alice, raw_client):
+    stop = threading.Event()
+    live = threading.Thread(
+        target=lambda: (projector.run_live("dev", stop, idle_timeout=0.1), connection.close())
+    )
+    live.start()
+    try:
+        names = [f"live {n}" for n in range(3)]
+        for name in names:
+            _external_create(raw_client, alice, name)
+        deadline = time.monotonic() + 20
+        seen: set[str] = set()
+        while time.monotonic() < deadline and seen != set(names):
+            seen = set(_retrying(lambda: list(StreamRecord.objects.values_list("name", flat=True))))
+            time.sleep(0.05)
+        assert seen == set(names)
+    finally:
+        stop.set()
+        live.join(timeout=20)
+    assert not live.is_alive()
+    assert _retrying(lambda: projector.sync_status().events_behind) == 0
