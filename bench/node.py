@@ -107,6 +107,19 @@ def timed(call: Callable[[], object], repeat: int, warmup: int) -> list[float]:
     return samples
 
 
+def interleaved(
+    calls: dict[str, Callable[[], object]], rounds: int, per_round: int, warmup: int = 100
+) -> dict[str, list[float]]:
+    """Latency samples of several calls, measured in alternating rounds."""
+    for call in calls.values():
+        timed(call, 0, warmup)
+    samples: dict[str, list[float]] = {name: [] for name in calls}
+    for _ in range(rounds):
+        for name, call in calls.items():
+            samples[name] += timed(call, per_round, 0)
+    return samples
+
+
 def p95(samples: list[float]) -> float:
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
@@ -227,29 +240,11 @@ def run(node: NodeProcess, bare_port: int, args) -> list[Row]:
     bare_streams = streams_pb2_grpc.StreamsStub(bare_channel)
     repeat = args.repeat
 
-    print("measuring bare baselines ...", flush=True)
-    unary = Row(
-        "bare unary round trip (Gossip.Read, node)",
-        timed(lambda: gossip.Read(shared_pb2.Empty()), repeat, 100),
-    )
+    print("measuring unary baseline, client-streaming baseline and single appends ...", flush=True)
     append_shape = [
         streams_pb2.AppendReq(options=streams_pb2.AppendReq.Options()),
         streams_pb2.AppendReq(proposed_message=streams_pb2.AppendReq.ProposedMessage(data=DATA)),
     ]
-    client_streaming = Row(
-        "bare client-streaming call (Append shape)",
-        timed(lambda: bare_streams.Append(iter(append_shape)), repeat, 100),
-        baseline=unary,
-    )
-    read_request = streams_pb2.ReadReq(options=streams_pb2.ReadReq.Options(count=STREAM_EVENTS))
-    streaming = Row(
-        "bare server-streaming of 10,000 messages",
-        timed(lambda: sum(1 for _ in bare_streams.Read(read_request)), 15, 2),
-        per_op=STREAM_EVENTS,
-        unit="msg/s",
-    )
-
-    print("measuring appends ...", flush=True)
     single_stream = f"bench-single-{uuid.uuid4().hex}"
     version = iter(range(-1, 10**9))
 
@@ -261,12 +256,29 @@ def run(node: NodeProcess, bare_port: int, args) -> list[Row]:
             current_version=StreamState.NO_STREAM if current < 0 else current,
         )
 
+    # Baselines and figures are measured in alternating rounds, so that load from other
+    # processes on the machine affects them alike.
+    calls = interleaved(
+        {
+            "unary": lambda: gossip.Read(shared_pb2.Empty()),
+            "client_streaming": lambda: bare_streams.Append(iter(append_shape)),
+            "single": single_append,
+        },
+        rounds=20,
+        per_round=max(1, repeat // 20),
+    )
+    unary = Row("bare unary round trip (Gossip.Read, node)", calls["unary"])
+    client_streaming = Row(
+        "bare client-streaming call (Append shape)", calls["client_streaming"], baseline=unary
+    )
     single = Row(
         "single-event append (Append, 1 client)",
-        timed(single_append, repeat, 100),
+        calls["single"],
         baseline=unary,
         target=("ratio", 0.6),
     )
+
+    print("measuring appends of 100 events ...", flush=True)
     batches = [[NewEvent(type="Benched", data=DATA) for _ in range(100)] for _ in range(300)]
     batch_iter = iter(batches)
     batch = Row(
@@ -283,7 +295,7 @@ def run(node: NodeProcess, bare_port: int, args) -> list[Row]:
         target=("rate", 20_000),
     )
 
-    print("measuring reads and catch-up ...", flush=True)
+    print("measuring streaming baseline, reads and catch-up ...", flush=True)
     read_stream = f"bench-read-{uuid.uuid4().hex}"
     for n in range(STREAM_EVENTS // 500):
         client.append_to_stream(
@@ -291,23 +303,9 @@ def run(node: NodeProcess, bare_port: int, args) -> list[Row]:
             events=[NewEvent(type="Benched", data=DATA) for _ in range(500)],
             current_version=n * 500 - 1 if n else StreamState.NO_STREAM,
         )
-    read = Row(
-        "read a 10,000-event stream (get_stream)",
-        timed(lambda: client.get_stream(read_stream), 15, 2),
-        per_op=STREAM_EVENTS,
-        unit="events/s",
-        baseline=streaming,
-        target=("ratio", 0.6),
-    )
+    read_request = streams_pb2.ReadReq(options=streams_pb2.ReadReq.Options(count=STREAM_EVENTS))
     raw_request = client.streams._construct_read_request(stream_name=read_stream)
     node_streams = streams_pb2_grpc.StreamsStub(node_channel)
-    raw_read = Row(
-        "  same read with a raw stub (no client work)",
-        timed(lambda: sum(1 for _ in node_streams.Read(raw_request)), 15, 2),
-        per_op=STREAM_EVENTS,
-        unit="events/s",
-        baseline=streaming,
-    )
 
     def catch_up() -> None:
         subscription = client.subscribe_to_stream(read_stream, include_caught_up=True)
@@ -319,9 +317,41 @@ def run(node: NodeProcess, bare_port: int, args) -> list[Row]:
         subscription.stop()
         assert count == STREAM_EVENTS, count
 
+    streams = interleaved(
+        {
+            "bare": lambda: sum(1 for _ in bare_streams.Read(read_request)),
+            "read": lambda: client.get_stream(read_stream),
+            "raw": lambda: sum(1 for _ in node_streams.Read(raw_request)),
+            "catch_up": catch_up,
+        },
+        rounds=15,
+        per_round=1,
+        warmup=2,
+    )
+    streaming = Row(
+        "bare server-streaming of 10,000 messages",
+        streams["bare"],
+        per_op=STREAM_EVENTS,
+        unit="msg/s",
+    )
+    read = Row(
+        "read a 10,000-event stream (get_stream)",
+        streams["read"],
+        per_op=STREAM_EVENTS,
+        unit="events/s",
+        baseline=streaming,
+        target=("ratio", 0.6),
+    )
+    raw_read = Row(
+        "  same read with a raw stub (no client work)",
+        streams["raw"],
+        per_op=STREAM_EVENTS,
+        unit="events/s",
+        baseline=streaming,
+    )
     subscription = Row(
         "subscription catching up on 10,000 events",
-        timed(catch_up, 15, 2),
+        streams["catch_up"],
         per_op=STREAM_EVENTS,
         unit="events/s",
         baseline=streaming,
