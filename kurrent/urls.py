@@ -27,6 +27,7 @@ dashboard = [
     path("records/", include(records)),
     path("me/", include(userdata)),
     path("directory/", views.directory, name="kurrent-directory"),
+    path("users/", views.users, name="kurrent-users"),
     path("users/<int:user_id>/data/", views.user_data, name="kurrent-user-data"),
     path("users/<int:user_id>/erase/", views.user_erase, name="kurrent-user-erase"),
     path("activity/", views.activity, name="kurrent-activity"),

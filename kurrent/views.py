@@ -9,14 +9,17 @@ views turn them into 404, 403, a form error or a banner, never a 500.
 
 from __future__ import annotations
 
+from functools import wraps
 from typing import Any
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model
-from django.contrib.auth.decorators import login_required
+from django.contrib.auth.decorators import login_required as django_login_required
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied
+from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -50,6 +53,7 @@ from kurrent.forms import (
     VisibilityForm,
     new_idempotency_key,
 )
+from kurrent.models import StreamRecord, UserDataEntry
 
 RECORD_FIELDS = ("name", "data", "tags", "is_public")
 ACTIVITY_LIMIT = 20
@@ -61,6 +65,22 @@ UNAVAILABLE = (KurrentUnavailable, KurrentBusy, NotConfigured)
 class HtmxHttpRequest(HttpRequest):
     htmx: HtmxDetails
     user: AbstractBaseUser
+
+
+def login_required(view: Any) -> Any:
+    """Django's login_required, except that an htmx request (a poll, a search)
+    from a signed-out browser gets HX-Redirect to the login page: following a
+    302 would swap the login page into a panel instead."""
+    wrapped = django_login_required(view)
+
+    @wraps(view)
+    def check(request: HtmxHttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.htmx and not request.user.is_authenticated:
+            here = request.htmx.current_url_abs_path or reverse("kurrent-dashboard")
+            return HttpResponseClientRedirect(f"{reverse('login')}?{urlencode({'next': here})}")
+        return wrapped(request, *args, **kwargs)
+
+    return check
 
 
 # --- small helpers -------------------------------------------------------------------
@@ -95,6 +115,23 @@ def _get_record(request: HtmxHttpRequest, env: str, record_id: str) -> Any:
         raise Http404("No such record") from None
     except Forbidden:
         raise PermissionDenied("This record is private to its owner.") from None
+
+
+def _get_record_or_deleted(request: HtmxHttpRequest, env: str, record_id: str) -> Any:
+    """The record, or its last state if it was deleted: a deleted record keeps its
+    page, read-only, because its history is kept. Never-existing ids are 404."""
+    try:
+        return _get_record(request, env, record_id)
+    except Http404:
+        try:
+            history = streams.record_history(request.user, record_id, env=env)
+            return streams.record_at_version(request.user, record_id, history[-1].version, env=env)
+        except (NotFound, ValidationError, IndexError):
+            raise Http404("No such record") from None
+        except Forbidden:
+            raise PermissionDenied("This record is private to its owner.") from None
+        except UNAVAILABLE:
+            raise Http404("No such record (KurrentDB cannot be asked now)") from None
 
 
 def _can_edit(user: Any, record: Any) -> bool:
@@ -334,7 +371,7 @@ def _json_format(request: HttpRequest) -> str:
 @require_GET
 def record_detail(request: HtmxHttpRequest, record_id: str) -> HttpResponse:
     env = web.current_env(request)
-    record = _get_record(request, env, record_id)
+    record = _get_record_or_deleted(request, env, record_id)
     history, history_error = None, ""
     try:
         history = list(reversed(streams.record_history(request.user, record_id, env=env)))
@@ -346,7 +383,7 @@ def record_detail(request: HtmxHttpRequest, record_id: str) -> HttpResponse:
         "record": record,
         "history": history,
         "history_error": history_error,
-        "can_edit": _can_edit(request.user, record),
+        "can_edit": _can_edit(request.user, record) and not record.deleted,
         "write_blocked": web.write_block_reason(env, request.user),
         "json_format": _json_format(request),
         "diff_form": DiffForm(
@@ -360,7 +397,7 @@ def record_detail(request: HtmxHttpRequest, record_id: str) -> HttpResponse:
 @require_GET
 def record_version(request: HtmxHttpRequest, record_id: str, version: int) -> HttpResponse:
     env = web.current_env(request)
-    current = _get_record(request, env, record_id)
+    current = _get_record_or_deleted(request, env, record_id)
     try:
         old = streams.record_at_version(request.user, record_id, version, env=env)
     except (NotFound, ValidationError):
@@ -383,7 +420,7 @@ def record_version(request: HtmxHttpRequest, record_id: str, version: int) -> Ht
 @require_GET
 def record_diff(request: HtmxHttpRequest, record_id: str) -> HttpResponse:
     env = web.current_env(request)
-    record = _get_record(request, env, record_id)
+    record = _get_record_or_deleted(request, env, record_id)
     form = DiffForm(request.GET)
     changes, error = None, ""
     if form.is_valid():
@@ -901,6 +938,30 @@ def directory(request: HtmxHttpRequest) -> HttpResponse:
 def _admin_only(request: HtmxHttpRequest) -> None:
     if not roles.is_admin(request.user):
         raise PermissionDenied("Admins only.")
+
+
+@login_required
+@require_GET
+def users(request: HtmxHttpRequest) -> HttpResponse:
+    """Admins: every user with how much they keep here, to open or erase their data."""
+    _admin_only(request)
+    env = web.current_env(request)
+    entries = _counts_by_owner(UserDataEntry.objects.filter(env=env, deleted=False))
+    records = _counts_by_owner(StreamRecord.objects.filter(env=env, deleted=False))
+    people = [
+        {
+            "user": person,
+            "role": roles.role_name(person),
+            "entries": entries.get(person.pk, 0),
+            "records": records.get(person.pk, 0),
+        }
+        for person in get_user_model().objects.order_by("username").prefetch_related("groups")
+    ]
+    return render(request, "kurrent/users.html", {"page": "users", "env": env, "people": people})
+
+
+def _counts_by_owner(rows: Any) -> dict[int, int]:
+    return dict(rows.values_list("owner_id").annotate(n=Count("id")).values_list("owner_id", "n"))
 
 
 @login_required

@@ -5,7 +5,8 @@ import uuid
 import pytest
 
 from kurrent import streams
-from tests.kurrent.viewtools import SCRIPT, record
+from tests.conftest import point_env_at
+from tests.kurrent.viewtools import SCRIPT, closed_port_url, record
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("kdb")]
 
@@ -102,8 +103,34 @@ class TestRecordDetail:
         assert "<script>alert" not in body
         assert body.count("&lt;script&gt;") >= 3
 
-    def test_a_deleted_record_is_404(self, client, alice):
-        r = record(alice)
+    def test_a_deleted_record_keeps_a_read_only_page_with_its_history(self, client, alice):
+        r = record(alice, name="Gone")
         streams.delete_record(alice, r.id, expected_version=0)
         client.force_login(alice)
-        assert client.get(url(r.id)).status_code == 404
+        response = client.get(url(r.id))
+        assert response.status_code == 200
+        body = response.content.decode()
+        assert "This record was deleted." in body
+        assert f"/kurrent-db-demo/records/{r.id}/edit/" not in body
+        assert [h.event_type for h in response.context["history"]] == [
+            "StreamDeleted",
+            "StreamCreated",
+        ]
+
+    def test_a_deleted_private_record_stays_private(self, client, alice, bob):
+        r = record(alice)
+        streams.delete_record(alice, r.id, expected_version=0)
+        client.force_login(bob)
+        assert client.get(url(r.id)).status_code == 403
+
+    def test_kurrentdb_down_still_renders_the_page(self, client, alice, settings):
+        r = record(alice, name="Still readable")
+        settings.KURRENTDB_TIMEOUT_MS = 500
+        point_env_at(settings, "dev", closed_port_url())
+        client.force_login(alice)
+        response = client.get(url(r.id))
+        assert response.status_code == 200
+        body = response.content.decode()
+        assert "Still readable" in body  # from the read model
+        assert "is unreachable" in body  # the banner, and the history's message
+        assert response.context["history"] is None

@@ -13,8 +13,13 @@ URL = "/kurrent-db-demo/status/"
 
 class TestStatus:
     def test_it_sends_anonymous_users_to_login(self, client):
-        response = client.get(URL, **HX)
-        assert response.status_code == 302
+        assert client.get(URL).status_code == 302
+
+    def test_a_signed_out_poll_redirects_the_whole_page(self, client):
+        # Following a 302 would swap the login page into the panel.
+        response = client.get(URL, HTTP_HX_CURRENT_URL="http://testserver/kurrent-db-demo/", **HX)
+        assert response.status_code == 200
+        assert response["HX-Redirect"] == "/accounts/login/?next=%2Fkurrent-db-demo%2F"
 
     @pytest.mark.parametrize("who", ["carol", "alice", "admin_user"])
     def test_htmx_gets_the_panel_fragment(self, client, who, request):
