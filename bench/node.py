@@ -8,8 +8,10 @@ Each figure is measured with the real `kurrentdbclient` against a node started w
 `python -m kurrent.embedded` on a durable SQLite file (fsync on every commit), and compared with
 baselines measured in the same run:
 - bare unary: a raw gRPC stub calling Gossip.Read on the same node;
-- bare client-streaming: the Append RPC shape (2 requests, 1 response) on a bare grpcio server
-  that does no work (shown for reference: it is the floor for a single-event append);
+- bare Append: `append_to_stream` of one event through kurrentdbclient against a bare grpcio
+  server that answers success without doing anything. The client sends one event as a
+  client-streaming call (2 requests, 1 response), so this is the floor for a single-event
+  append, shown for reference;
 - bare server-streaming: 10,000 small pre-built ReadResp messages from a bare grpcio server,
   read with a raw stub.
 The table shows per-operation latency (median, p95), the rate at the median, and the ratio of
@@ -80,7 +82,9 @@ class BareStreams(streams_pb2_grpc.StreamsServicer):
     def Append(self, request_iterator, context):
         for _ in request_iterator:
             pass
-        return streams_pb2.AppendResp()
+        success = streams_pb2.AppendResp.Success(current_revision=0)
+        success.position.commit_position = success.position.prepare_position = 1
+        return streams_pb2.AppendResp(success=success)
 
 
 def baseline_server() -> None:
@@ -220,20 +224,24 @@ def main() -> int:
         text=True,
     )
     node = NodeProcess(db=os.path.join(workdir, "bench.sqlite3")).start()
+    no_fsync = NodeProcess(db=os.path.join(workdir, "nofsync.sqlite3"), extra_args=["--no-fsync"])
     try:
+        no_fsync.start()
         bare_port = int(bare.stdout.readline())
-        rows = run(node, bare_port, args)
+        rows = run(node, no_fsync, bare_port, args)
         print()
         print_table(rows)
         return 0
     finally:
         node.stop()
+        no_fsync.stop()
         bare.stdin.close()
         bare.wait(10)
 
 
-def run(node: NodeProcess, bare_port: int, args) -> list[Row]:
+def run(node: NodeProcess, no_fsync: NodeProcess, bare_port: int, args) -> list[Row]:
     client = KurrentDBClient(node.url)
+    fast_client = KurrentDBClient(no_fsync.url)
     node_channel = grpc.insecure_channel(f"127.0.0.1:{node.port}")
     bare_channel = grpc.insecure_channel(f"127.0.0.1:{bare_port}")
     gossip = gossip_pb2_grpc.GossipStub(node_channel)
@@ -241,41 +249,48 @@ def run(node: NodeProcess, bare_port: int, args) -> list[Row]:
     repeat = args.repeat
 
     print("measuring unary baseline, client-streaming baseline and single appends ...", flush=True)
-    append_shape = [
-        streams_pb2.AppendReq(options=streams_pb2.AppendReq.Options()),
-        streams_pb2.AppendReq(proposed_message=streams_pb2.AppendReq.ProposedMessage(data=DATA)),
-    ]
+    bare_client = KurrentDBClient(f"kurrentdb://127.0.0.1:{bare_port}?Tls=false")
     single_stream = f"bench-single-{uuid.uuid4().hex}"
-    version = iter(range(-1, 10**9))
 
-    def single_append() -> None:
-        current = next(version)
-        client.append_to_stream(
-            single_stream,
-            events=NewEvent(type="Benched", data=DATA),
-            current_version=StreamState.NO_STREAM if current < 0 else current,
-        )
+    def single_appender(db: KurrentDBClient) -> Callable[[], None]:
+        version = iter(range(-1, 10**9))
+
+        def single_append() -> None:
+            current = next(version)
+            db.append_to_stream(
+                single_stream,
+                events=NewEvent(type="Benched", data=DATA),
+                current_version=StreamState.NO_STREAM if current < 0 else current,
+            )
+
+        return single_append
 
     # Baselines and figures are measured in alternating rounds, so that load from other
     # processes on the machine affects them alike.
     calls = interleaved(
         {
             "unary": lambda: gossip.Read(shared_pb2.Empty()),
-            "client_streaming": lambda: bare_streams.Append(iter(append_shape)),
-            "single": single_append,
+            "client_streaming": lambda: bare_client.append_to_stream(
+                "bare", events=NewEvent(type="Benched", data=DATA), current_version=StreamState.ANY
+            ),
+            "single": single_appender(client),
+            "single_no_fsync": single_appender(fast_client),
         },
         rounds=20,
         per_round=max(1, repeat // 20),
     )
     unary = Row("bare unary round trip (Gossip.Read, node)", calls["unary"])
     client_streaming = Row(
-        "bare client-streaming call (Append shape)", calls["client_streaming"], baseline=unary
+        "bare Append call, no work (kurrentdbclient)", calls["client_streaming"], baseline=unary
     )
     single = Row(
         "single-event append (Append, 1 client)",
         calls["single"],
         baseline=unary,
         target=("ratio", 0.6),
+    )
+    single_no_fsync = Row(
+        "  same on a node run with --no-fsync", calls["single_no_fsync"], baseline=unary
     )
 
     print("measuring appends of 100 events ...", flush=True)
@@ -374,7 +389,19 @@ def run(node: NodeProcess, bare_port: int, args) -> list[Row]:
     client.close()
     node_channel.close()
     bare_channel.close()
-    return [unary, client_streaming, single, batch, streaming, read, raw_read, subscription]
+    fast_client.close()
+    bare_client.close()
+    return [
+        unary,
+        client_streaming,
+        single,
+        single_no_fsync,
+        batch,
+        streaming,
+        read,
+        raw_read,
+        subscription,
+    ]
 
 
 if __name__ == "__main__":
