@@ -87,8 +87,9 @@ class NodeProcess:
             self.command(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
         )
         ready = threading.Event()
+        self._listening = False
         threading.Thread(target=self._pump, args=(ready,), daemon=True).start()
-        if not ready.wait(self.start_timeout) or (self.popen.poll() is not None and self.port == 0):
+        if not ready.wait(self.start_timeout) or not self._listening:
             self.kill()
             raise RuntimeError("the node did not start:\n" + "\n".join(self.output[-20:]))
         return self
@@ -105,6 +106,7 @@ class NodeProcess:
             match = READY.match(line)
             if match and not ready.is_set():
                 self.port = int(match["port"])
+                self._listening = True
                 ready.set()
         ready.set()  # the process ended (start() then reports its output)
 

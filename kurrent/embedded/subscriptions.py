@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from kurrentdbclient.protos.v1 import streams_pb2
 
-from .records import MAX_REVISION, StreamDeleted
+from .records import MAX_REVISION, StoreClosed, StreamDeleted
 from .storage import StreamNotFound
 from .wire import (
     RecordFilter,
@@ -43,6 +43,8 @@ def _live(servicer: StreamsServicer, cursor: int, context) -> Iterator[list]:
         if records:
             cursor = records[-1].position
             yield records
+    if store.closed:
+        raise StoreClosed("the node is stopping")
 
 
 def all_subscription(

@@ -77,6 +77,15 @@ def test_a_port_in_use_gives_one_line_and_exit_2():
     assert "cannot listen" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_node_process_reports_a_node_that_cannot_start():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        node = NodeProcess(port=taken.getsockname()[1])
+        with pytest.raises(RuntimeError, match="cannot listen"):
+            node.start()
+
+
 def test_sigterm_stops_cleanly_and_the_data_survives_a_restart(tmp_path):
     db = str(tmp_path / "node.sqlite3")
     node = NodeProcess(db=db).start()
