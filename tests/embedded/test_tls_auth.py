@@ -133,3 +133,15 @@ def test_persistent_subscriptions_and_projections_are_refused_at_once(client):
         with pytest.raises(GrpcError) as caught:
             call()
         assert "not supported by the embedded node" in str(caught.value)
+
+
+def test_given_certificate_and_key_files_are_served(tmp_path, stream):
+    from kurrent.embedded.tls import ensure_self_signed
+
+    cert, key = ensure_self_signed(tmp_path / "pki", "localhost")
+    with EmbeddedNode(insecure=False, cert_file=str(cert), key_file=str(key)) as node:
+        assert node.cert_path == str(cert)
+        client = KurrentDBClient(node.url, root_certificates=cert.read_bytes())
+        client.append_to_stream(stream, events=events(1), current_version=StreamState.NO_STREAM)
+        assert client.get_current_version(stream) == 0
+        client.close()
