@@ -86,3 +86,20 @@ def update(obj: Any, names: Sequence[str], where: dict[str, Any]) -> int:
             [*_values(model, names, obj), *conditions],
         )
         return cursor.rowcount
+
+
+def update_many(model: Any, objs: Sequence[Any], names: Sequence[str]) -> None:
+    """UPDATE several instances by primary key with their values of `names`."""
+    if not objs:
+        return
+    names = tuple(names)
+    pk = model._meta.pk
+    sql = _update_sql(model, names, (pk.name,), connection.vendor)
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            sql,
+            [
+                [*_values(model, names, obj), pk.get_db_prep_value(obj.pk, connection)]
+                for obj in objs
+            ],
+        )

@@ -26,6 +26,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -190,7 +191,7 @@ class _Batch:
         self.entries: dict[str, Entry | None] = {}
         self.record_rows: dict[str, StreamRecord] = {}
         self.entry_rows: dict[str, UserDataEntry] = {}
-        self.activity: list[Activity] = []
+        self.activity: list[_ActivityRow] = []
         self.positions: dict[str, int] = {}
 
     def run(self, envelopes: list[Envelope]) -> tuple[int, int]:
@@ -313,16 +314,21 @@ class _Batch:
             if tags_changed:
                 retag.append(row)
         if new_rows:
-            # SQLite >= 3.35 and PostgreSQL return the new primary keys.
-            StreamRecord.objects.bulk_create(new_rows, batch_size=500)
-        if changed_rows:
-            StreamRecord.objects.bulk_update(changed_rows, RECORD_ROW_FIELDS, batch_size=500)
+            fastwrite.insert_many(StreamRecord, new_rows, ["env", "record_id", *RECORD_ROW_FIELDS])
+            keys = StreamRecord.objects.filter(
+                env=self.env, record_id__in=[r.record_id for r in new_rows]
+            ).values_list("record_id", "pk")
+            pks = {str(record_id): pk for record_id, pk in keys}
+            for row in new_rows:
+                row.pk = pks[str(row.record_id)]
+        fastwrite.update_many(StreamRecord, changed_rows, RECORD_ROW_FIELDS)
         if retag:
-            RecordTag.objects.filter(record_id__in=[r.pk for r in retag if r.pk]).delete()
-            RecordTag.objects.bulk_create(
-                [RecordTag(record_id=r.pk, tag=t) for r in retag for t in r.tags],
-                batch_size=1000,
-            )
+            changed_pks = {r.pk for r in changed_rows}
+            stale = [r.pk for r in retag if r.pk in changed_pks]
+            if stale:
+                RecordTag.objects.filter(record_id__in=stale).delete()
+            tags = [RecordTag(record_id=r.pk, tag=t) for r in retag for t in r.tags]
+            fastwrite.insert_many(RecordTag, tags, ["record", "tag"])
         search.index_records([r.pk for r in (*new_rows, *changed_rows)])
         for public, ids in visibility.items():
             if ids:
@@ -342,10 +348,16 @@ class _Batch:
                 visibility[state.is_public].append(entry_id)
             row = _entry_row(state, self.positions[entry_id], row)
             (changed_rows if row.pk else new_rows).append(row)
+        fastwrite.insert_many(UserDataEntry, new_rows, ["env", "entry_id", *ENTRY_ROW_FIELDS])
+        fastwrite.update_many(UserDataEntry, changed_rows, ENTRY_ROW_FIELDS)
         if new_rows:
-            UserDataEntry.objects.bulk_create(new_rows, batch_size=500)
-        if changed_rows:
-            UserDataEntry.objects.bulk_update(changed_rows, ENTRY_ROW_FIELDS, batch_size=500)
+            # Later events of this batch update these rows by primary key.
+            keys = UserDataEntry.objects.filter(
+                env=self.env, entry_id__in=[r.entry_id for r in new_rows]
+            ).values_list("entry_id", "pk")
+            pks = {str(entry_id): pk for entry_id, pk in keys}
+            for row in new_rows:
+                row.pk = pks[str(row.entry_id)]
         for public, ids in visibility.items():
             if ids:
                 Activity.objects.filter(env=self.env, kind="userdata", object_id__in=ids).update(
@@ -360,9 +372,8 @@ class _Batch:
             state = states.get(item.object_id) if states is not None else None
             if state is not None:
                 item.is_public = state.is_public
-        if self.activity:
-            Activity.objects.bulk_create(self.activity, batch_size=1000)
-            self.activity = []
+        fastwrite.insert_many(Activity, self.activity, ACTIVITY_FIELDS)
+        self.activity = []
 
 
 def _record_applies(state: Record | None, event: Any) -> bool:
@@ -378,7 +389,26 @@ def _entry_applies(state: Entry | None, event: Any, stream_user: int | None) -> 
     return isinstance(event, UserDataUpdated | UserDataDeleted) and state is not None
 
 
-def _activity(env: str, envelope: Envelope, kind: str, state: Record | Entry | None) -> Activity:
+@dataclass
+class _ActivityRow:
+    """The values of one Activity row (model instances cost more than the write)."""
+
+    env: str
+    position: int
+    stream_name: str
+    event_type: str
+    kind: str
+    object_id: str
+    title: str
+    actor_name: str
+    owner_id: int | None
+    is_public: bool
+    recorded_at: datetime
+
+
+def _activity(
+    env: str, envelope: Envelope, kind: str, state: Record | Entry | None
+) -> _ActivityRow:
     if isinstance(state, Record):
         title, owner_id, public = state.name, state.owner_id, state.is_public
     elif isinstance(state, Entry):
@@ -387,7 +417,7 @@ def _activity(env: str, envelope: Envelope, kind: str, state: Record | Entry | N
     else:
         title, owner_id, public = "", None, False
     parsed = parse_stream(envelope.stream_name)
-    return Activity(
+    return _ActivityRow(
         env=env,
         position=envelope.commit_position,
         stream_name=envelope.stream_name[:200],
@@ -705,18 +735,34 @@ def catch_up(env: str | None = None, until_position: int | None = None) -> int:
     """Apply what $all holds beyond the checkpoint; returns the number of events applied.
 
     With `until_position`, stop as soon as the checkpoint has reached it (a writer
-    waiting for its own append); without, read until nothing new comes back.
+    waiting for its own append); without, read until nothing new comes back. While a
+    full batch is applied, the next one is already being read.
     """
     env = _env(env)
     applied = 0
-    while True:
-        position = checkpoint_position(env)
-        if until_position is not None and position >= until_position:
-            return applied
-        events = _read_after(env, position, BATCH_SIZE)
-        if not events:
-            return applied
-        applied += _apply_batch(env, events)
+    position = checkpoint_position(env)
+    if until_position is not None and position >= until_position:
+        return 0
+    events = _read_after(env, position, BATCH_SIZE)
+    pool: ThreadPoolExecutor | None = None
+    try:
+        while events:
+            ahead = None
+            last = events[-1].commit_position
+            if len(events) == BATCH_SIZE and (until_position is None or last < until_position):
+                pool = pool or ThreadPoolExecutor(1, thread_name_prefix="projector-read")
+                ahead = pool.submit(_read_after, env, last, BATCH_SIZE)
+            applied += _apply_batch(env, events)
+            if until_position is not None and checkpoint_position(env) >= until_position:
+                break
+            if ahead is not None:
+                events = ahead.result()
+            else:
+                events = _read_after(env, checkpoint_position(env), BATCH_SIZE)
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+    return applied
 
 
 def rebuild(env: str | None = None, progress: Callable[[int, int, int], None] | None = None) -> int:
