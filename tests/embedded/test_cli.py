@@ -99,6 +99,8 @@ def test_sigterm_stops_cleanly_and_the_data_survives_a_restart(tmp_path):
     )
     client.close()
     assert node.stop() == 0
+    wal = Path(db + "-wal")
+    assert not wal.exists() or wal.stat().st_size == 0  # the database was closed cleanly
 
     node = NodeProcess(db=db).start()
     client = KurrentDBClient(node.url)
