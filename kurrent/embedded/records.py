@@ -61,6 +61,10 @@ class StreamDeleted(StoreError):
         self.stream = stream
 
 
+class StreamNotFound(StoreError):
+    """A stream read found no visible stream (never written, metadata only, or soft-deleted)."""
+
+
 class StoreClosed(StoreError):
     """The node is stopping."""
 

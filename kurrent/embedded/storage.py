@@ -1,4 +1,4 @@
-"""SQLite storage of the embedded node: one append-only log, KurrentDB's stream rules.
+"""SQLite storage of the embedded node: one append-only log, group commit, reads, live fan-out.
 
 Writes go through group commit: every caller queues its operation, and whichever caller holds
 the commit lock runs all queued operations in one SQLite transaction (one fsync), each inside a
@@ -10,36 +10,27 @@ in a bounded in-memory ring from which live subscriptions are served.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import shutil
 import sqlite3
 import tempfile
 import threading
-import time
-import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from .records import (
-    ANY,
-    EXISTS,
-    MAX_REVISION,
-    METADATA_TYPE,
-    NO_STREAM,
-    TOMBSTONE_TYPE,
     AppendResult,
     ProposedEvent,
     Record,
     StoreClosed,
     StoreError,
-    StreamDeleted,
-    WrongExpectedVersion,
     is_metastream,
-    metastream_of,
 )
+from .rules import Head, Txn, parse_metadata
+from .views import StreamView, read_head
+from .views import stream_view as stream_view_of
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +57,6 @@ SELECT = (
     "SELECT position, stream, revision, event_id, type, is_json, data, metadata, created"
     " FROM records "
 )
-SOFT_DELETE_DATA = b'{"$tb":9223372036854775807}'
 BATCH = 512  # rows fetched per query by readers
 HEAD_CACHE_SIZE = 50_000
 # ANY/EXISTS retries are recognised among this many recent writes, as KurrentDB does with its
@@ -77,275 +67,8 @@ RING_MAX_RECORDS = 20_000
 RING_MAX_BYTES = 16 * 1024 * 1024
 
 
-class StreamNotFound(StoreError):
-    """A stream read found no visible stream (never written, metadata only, or soft-deleted)."""
-
-
 class StorageFailure(StoreError):
     """SQLite refused the commit (disk full, I/O error); nothing of the batch was written."""
-
-
-def now_ticks() -> int:
-    return time.time_ns() // 100
-
-
-def parse_metadata(data: bytes, is_json: bool) -> dict[str, Any]:
-    """Stream metadata is the JSON object of the last metastream event; anything else is {}."""
-    if not is_json:
-        return {}
-    try:
-        value = json.loads(data)
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
-def _int_value(meta: dict[str, Any], key: str) -> int | None:
-    value = meta.get(key)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return int(value)
-
-
-class _Head:
-    """What the writer needs to know about one stream."""
-
-    __slots__ = ("last", "meta", "tombstoned")
-
-    def __init__(self, last: int = -1, tombstoned: bool = False, meta: dict | None = None):
-        self.last = last  # last revision, -1 when the stream has no events
-        self.tombstoned = tombstoned
-        self.meta = meta  # metastreams only: the parsed data of their last event
-
-    def copy(self) -> _Head:
-        return _Head(self.last, self.tombstoned, self.meta)
-
-
-class _Txn:
-    """The staged effect of queued operations; merged into its parent or the store on success."""
-
-    def __init__(self, store: Store, parent: _Txn | None = None) -> None:
-        self.store = store
-        self.parent = parent
-        self.heads: dict[str, _Head] = {}
-        self.records: list[Record] = []
-        self.ids: dict[tuple[str, str], tuple[int, int]] = {}
-        self.next_position = parent.next_position if parent else store._last_position + 1
-        self.now = parent.now if parent else now_ticks()
-
-    def child(self) -> _Txn:
-        return _Txn(self.store, self)
-
-    def merge(self, child: _Txn) -> None:
-        self.heads.update(child.heads)
-        self.records.extend(child.records)
-        self.ids.update(child.ids)
-        self.next_position = child.next_position
-
-    def find_id(self, stream: str, event_id: str) -> tuple[int, int] | None:
-        """(revision, position) of a recent event with this id in this stream."""
-        key = (stream, event_id)
-        txn: _Txn | None = self
-        while txn is not None:
-            found = txn.ids.get(key)
-            if found is not None:
-                return found
-            txn = txn.parent
-        return self.store._recent_ids.get(key)
-
-    def head(self, stream: str) -> _Head:
-        head = self.heads.get(stream)
-        if head is None:
-            source = self.parent.head(stream) if self.parent else self.store._load_head(stream)
-            head = self.heads[stream] = source.copy()
-        return head
-
-    # -- stream state (protocol §3.2) -------------------------------------------------------
-
-    def metadata(self, stream: str) -> dict[str, Any]:
-        return self.head(metastream_of(stream)).meta or {}
-
-    def state(self, stream: str) -> tuple[str, int]:
-        """("N"|"M"|"E"|"S"|"T", last revision)."""
-        head = self.head(stream)
-        if is_metastream(stream):
-            if self.head(stream[2:]).tombstoned:
-                return "T", head.last
-            return ("E" if head.last >= 0 else "N"), head.last
-        if head.tombstoned:
-            return "T", head.last
-        meta_head = self.head(metastream_of(stream))
-        if _int_value(meta_head.meta or {}, "$tb") == MAX_REVISION:
-            return "S", head.last
-        if head.last >= 0:
-            return "E", head.last
-        return ("M" if meta_head.last >= 0 else "N"), head.last
-
-    # -- writes ----------------------------------------------------------------------------
-
-    def write(self, stream: str, revision: int, event: ProposedEvent) -> Record:
-        record = Record(
-            self.next_position,
-            stream,
-            revision,
-            event.event_id,
-            event.type,
-            event.is_json,
-            event.data,
-            event.metadata,
-            self.now,
-        )
-        self.next_position += 1
-        self.records.append(record)
-        self.ids[(stream, event.event_id)] = (revision, record.position)
-        head = self.head(stream)
-        if revision == MAX_REVISION:
-            head.tombstoned = True
-        else:
-            head.last = revision
-            if is_metastream(stream):
-                head.meta = parse_metadata(event.data, event.is_json)
-        return record
-
-    def _write_many(self, stream: str, first: int, events: Sequence[ProposedEvent]) -> Record:
-        """Append events at revisions first, first+1, ...; returns the last record."""
-        if is_metastream(stream) or len(events) == 1:
-            for offset, event in enumerate(events):
-                record = self.write(stream, first + offset, event)
-            return record
-        position, now, ids = self.next_position, self.now, self.ids
-        records = [
-            Record(position + n, stream, first + n, e[0], e[1], e[2], e[3], e[4], now)
-            for n, e in enumerate(events)
-        ]
-        for record in records:
-            ids[(stream, record.event_id)] = (record.revision, record.position)
-        self.records.extend(records)
-        self.next_position = position + len(records)
-        self.head(stream).last = records[-1].revision
-        return records[-1]
-
-    def write_metadata(self, stream: str, meta: dict[str, Any] | bytes) -> Record:
-        data = meta if isinstance(meta, bytes) else json.dumps(meta, separators=(",", ":"))
-        event = ProposedEvent(
-            str(uuid.uuid4()),
-            METADATA_TYPE,
-            True,
-            data if isinstance(data, bytes) else data.encode(),
-            b"",
-        )
-        metastream = metastream_of(stream)
-        return self.write(metastream, self.head(metastream).last + 1, event)
-
-    def append(self, stream: str, expected: int, events: Sequence[ProposedEvent]) -> AppendResult:
-        kind, last = self.state(stream)
-        if kind == "T":
-            raise StreamDeleted(stream)
-        undelete = kind == "S"
-        if expected in (ANY, EXISTS):
-            if expected == EXISTS and kind == "N":
-                raise WrongExpectedVersion(stream, expected, -1)
-            if expected == EXISTS and kind == "S":
-                raise StreamDeleted(stream)
-            retried = self._weak_retry(stream, expected, events, last)
-            if retried:
-                return retried
-        elif expected == NO_STREAM:
-            if kind in ("E", "S"):
-                retried = self._strong_retry(stream, expected, events, last)
-                if retried:
-                    return retried
-                if kind == "E":
-                    raise WrongExpectedVersion(stream, expected, last)
-        else:  # an exact revision
-            if kind in ("N", "M"):
-                raise WrongExpectedVersion(stream, expected, -1)
-            if expected != last:
-                retried = self._strong_retry(stream, expected, events, last)
-                if retried:
-                    return retried
-                raise WrongExpectedVersion(stream, expected, last)
-        if not events:
-            return AppendResult(last, self.next_position - 1)
-        base_deleted = is_metastream(stream) and self.state(stream[2:])[0] == "S"
-        record = self._write_many(stream, last + 1, events)
-        if undelete:
-            meta = dict(self.metadata(stream))
-            meta["$tb"] = last + 1
-            self.write_metadata(stream, meta)
-        elif base_deleted and self.state(stream[2:])[0] == "S":
-            pass  # the caller re-wrote a soft delete
-        elif base_deleted:
-            # Writing metadata of a soft-deleted stream undeletes it, hiding its old events.
-            base = stream[2:]
-            meta = dict(self.metadata(base))
-            meta["$tb"] = self.head(base).last + 1
-            self.write_metadata(base, meta)
-        return AppendResult(record.revision, record.position)
-
-    def _strong_retry(
-        self, stream: str, expected: int, events: Sequence[ProposedEvent], last: int
-    ) -> AppendResult | None:
-        """A retry of an append made with revision `expected`: same ids at the next revisions."""
-        if not events or expected >= last:
-            return None
-        rows = self.store._writer.execute(
-            "SELECT event_id, revision, position FROM records"
-            " WHERE stream = ? AND revision > ? AND revision <= ? ORDER BY revision",
-            (stream, expected, expected + len(events)),
-        ).fetchall()
-        if not rows or rows[0][0] != events[0].event_id:
-            return None
-        if len(rows) != len(events) or any(
-            row[0] != event.event_id for row, event in zip(rows, events, strict=False)
-        ):
-            raise WrongExpectedVersion(stream, expected, last)
-        return AppendResult(rows[-1][1], rows[-1][2])
-
-    def _weak_retry(
-        self, stream: str, expected: int, events: Sequence[ProposedEvent], last: int
-    ) -> AppendResult | None:
-        """A retry of an ANY/EXISTS append: its event ids are already in this stream."""
-        if not events:
-            return None
-        found = None
-        for index, event in enumerate(events):
-            row = self.find_id(stream, event.event_id)
-            if row is None:
-                if index == 0:
-                    return None
-                raise WrongExpectedVersion(stream, expected, last)
-            found = row
-        assert found is not None
-        return AppendResult(found[0], found[1])
-
-    def soft_delete(self, stream: str, expected: int) -> int:
-        kind, last = self.state(stream)
-        if kind == "T":
-            raise StreamDeleted(stream)
-        if kind == "N":
-            raise WrongExpectedVersion(stream, expected, -1)
-        self._check_delete(stream, expected, kind, last)
-        return self.write_metadata(stream, SOFT_DELETE_DATA).position
-
-    def tombstone(self, stream: str, expected: int) -> int:
-        kind, last = self.state(stream)
-        if kind == "T":
-            raise StreamDeleted(stream)
-        if kind == "N" and expected in (EXISTS,):
-            raise WrongExpectedVersion(stream, expected, -1)
-        self._check_delete(stream, expected, kind, last)
-        event = ProposedEvent(str(uuid.uuid4()), TOMBSTONE_TYPE, False, b"", b"")
-        return self.write(stream, MAX_REVISION, event).position
-
-    @staticmethod
-    def _check_delete(stream: str, expected: int, kind: str, last: int) -> None:
-        if expected == NO_STREAM and kind == "E":
-            raise WrongExpectedVersion(stream, expected, last)
-        if expected == EXISTS and kind == "S":
-            raise StreamDeleted(stream)
-        if expected >= 0 and (kind in ("N", "M") or expected != last):
-            raise WrongExpectedVersion(stream, expected, -1 if kind in ("N", "M") else last)
 
 
 class _RecentIds:
@@ -372,7 +95,7 @@ class _RecentIds:
 class _Op:
     __slots__ = ("done", "error", "fn", "result")
 
-    def __init__(self, fn: Callable[[_Txn], Any]) -> None:
+    def __init__(self, fn: Callable[[Txn], Any]) -> None:
         self.fn = fn
         self.done = False
         self.result: Any = None
@@ -399,7 +122,7 @@ class Store:
         self._commit_lock = threading.Lock()
         self._pending_lock = threading.Lock()
         self._pending: list[_Op] = []
-        self._heads: OrderedDict[str, _Head] = OrderedDict()
+        self._heads: OrderedDict[str, Head] = OrderedDict()
         self._pool: list[sqlite3.Connection] = []
         self._pool_lock = threading.Lock()
         self.changed = threading.Condition()
@@ -494,7 +217,7 @@ class Store:
     def tombstone(self, stream: str, expected: int) -> int:
         return self._submit(lambda txn: txn.tombstone(stream, expected))
 
-    def _submit(self, fn: Callable[[_Txn], Any]) -> Any:
+    def _submit(self, fn: Callable[[Txn], Any]) -> Any:
         op = _Op(fn)
         with self._pending_lock:
             self._pending.append(op)
@@ -513,7 +236,7 @@ class Store:
                 op.error, op.done = StoreClosed("the node is stopping"), True
             return
         conn = self._writer
-        txn = _Txn(self)
+        txn = Txn(self)
         if len(batch) == 1:
             self._run_one(batch[0], txn)
             return
@@ -550,7 +273,7 @@ class Store:
         for op in batch:
             op.done = True
 
-    def _run_one(self, op: _Op, txn: _Txn) -> None:
+    def _run_one(self, op: _Op, txn: Txn) -> None:
         """A batch of one operation needs no savepoint: on any error the transaction rolls back."""
         conn = self._writer
         try:
@@ -575,7 +298,7 @@ class Store:
         self._publish(txn)
         op.done = True
 
-    def _publish(self, txn: _Txn) -> None:
+    def _publish(self, txn: Txn) -> None:
         for name, head in txn.heads.items():
             self._heads[name] = head
             self._heads.move_to_end(name)
@@ -602,13 +325,13 @@ class Store:
             self._ring, self._ring_bytes = [], 0
             self._ring_first = self._last_position + 1
 
-    def _load_head(self, stream: str) -> _Head:
+    def _load_head(self, stream: str) -> Head:
         """Committed state of a stream (writer only: runs under the commit lock)."""
         head = self._heads.get(stream)
         if head is not None:
             self._heads.move_to_end(stream)
             return head
-        last, tombstoned = _read_head(self._writer, stream)
+        last, tombstoned = read_head(self._writer, stream)
         meta = None
         if is_metastream(stream) and last >= 0:
             data, is_json = self._writer.execute(
@@ -616,7 +339,7 @@ class Store:
                 (stream, last),
             ).fetchone()
             meta = parse_metadata(data, bool(is_json))
-        head = self._heads[stream] = _Head(last, tombstoned, meta)
+        head = self._heads[stream] = Head(last, tombstoned, meta)
         if len(self._heads) > HEAD_CACHE_SIZE:
             self._heads.popitem(last=False)
         return head
@@ -645,14 +368,14 @@ class Store:
         with self.reader() as conn:
             conn.execute("BEGIN")
             try:
-                return _stream_view(conn, stream, self._last_position)
+                return stream_view_of(conn, stream, self._last_position)
             finally:
                 conn.execute("COMMIT")
 
     def stream_last_revision(self, stream: str) -> int:
         """Last revision of a stream as committed (-1 for none), ignoring metadata."""
         with self.reader() as conn:
-            return _read_head(conn, stream)[0]
+            return read_head(conn, stream)[0]
 
     def read_stream(
         self, view: StreamView, revision: int | None, backwards: bool, upto: int | None = None
@@ -768,59 +491,3 @@ class Store:
                 (position, min(position + limit, end)),
             )
         ]
-
-
-class StreamView(tuple):
-    """(stream, last, low, min_created, position_bound) of a readable stream."""
-
-    __slots__ = ()
-
-    def __new__(cls, stream: str, last: int, low: int, min_created: int, position_bound: int):
-        return tuple.__new__(cls, (stream, last, low, min_created, position_bound))
-
-    stream = property(lambda self: self[0])
-    last = property(lambda self: self[1])  # last revision
-    low = property(lambda self: self[2])  # lowest visible revision
-    min_created = property(lambda self: self[3])  # events created before are hidden ($maxAge)
-    position_bound = property(lambda self: self[4])
-
-
-def _read_head(conn: sqlite3.Connection, stream: str) -> tuple[int, bool]:
-    rows = conn.execute(
-        "SELECT revision FROM records WHERE stream = ? ORDER BY revision DESC LIMIT 2", (stream,)
-    ).fetchall()
-    if rows and rows[0][0] == MAX_REVISION:
-        return (rows[1][0] if len(rows) > 1 else -1), True
-    return (rows[0][0] if rows else -1), False
-
-
-def _stream_view(conn: sqlite3.Connection, stream: str, position_bound: int) -> StreamView:
-    if is_metastream(stream) and _read_head(conn, stream[2:])[1]:
-        raise StreamDeleted(stream)
-    last, tombstoned = _read_head(conn, stream)
-    if tombstoned:
-        raise StreamDeleted(stream)
-    meta: dict[str, Any] = {}
-    if not is_metastream(stream):
-        row = conn.execute(
-            "SELECT data, is_json FROM records WHERE stream = ? ORDER BY revision DESC LIMIT 1",
-            (metastream_of(stream),),
-        ).fetchone()
-        if row:
-            meta = parse_metadata(row[0], bool(row[1]))
-    if last < 0 or _int_value(meta, "$tb") == MAX_REVISION:
-        raise StreamNotFound(stream)
-    low = 0
-    truncate_before = _int_value(meta, "$tb")
-    if truncate_before is not None and truncate_before > 0:
-        low = truncate_before
-    max_count = _int_value(meta, "$maxCount")
-    if max_count is not None and max_count >= 1:
-        low = max(low, last - max_count + 1)
-    if is_metastream(stream):
-        low = last  # a metastream keeps only its newest event
-    min_created = 0
-    max_age = _int_value(meta, "$maxAge")
-    if max_age is not None and max_age >= 1:
-        min_created = now_ticks() - max_age * 10_000_000
-    return StreamView(stream, last, low, min_created, position_bound)

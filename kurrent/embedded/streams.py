@@ -18,9 +18,10 @@ from .records import (
     Record,
     StoreClosed,
     StreamDeleted,
+    StreamNotFound,
     WrongExpectedVersion,
 )
-from .storage import StorageFailure, Store, StreamNotFound
+from .storage import StorageFailure, Store
 from .wire import (
     BadRequest,
     abort_deleted,

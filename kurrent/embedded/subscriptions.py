@@ -13,8 +13,7 @@ from typing import TYPE_CHECKING
 
 from kurrentdbclient.protos.v1 import streams_pb2
 
-from .records import MAX_REVISION, StoreClosed, StreamDeleted
-from .storage import StreamNotFound
+from .records import MAX_REVISION, StoreClosed, StreamDeleted, StreamNotFound
 from .wire import (
     RecordFilter,
     abort_deleted,
