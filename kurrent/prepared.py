@@ -1,11 +1,12 @@
-"""Plain INSERT / UPDATE statements for the writer's hot path, built once per model.
+"""SQL statements for the hot paths, built once per model instead of once per call.
 
 The ORM compiles every statement anew, and for one small row that costs ten times
-the write itself (measured: 3.3 ms against 0.2 ms for the writer's transaction on
-SQLite), which would make every create or update through the services twice as slow
-as the KurrentDB append. These helpers keep the ORM's own value conversion
-(`Field.get_db_prep_save`, so JSON, UUIDs and datetimes are stored exactly as the
-ORM stores them) and skip only the compilation. Used by projector.apply_written.
+the work itself (measured: 3.3 ms against 0.2 ms for the writer's transaction on
+SQLite; 0.4 ms against 0.12 ms to fetch one row), which would make every create or
+update through the services twice as slow as the KurrentDB append. These helpers
+keep the ORM's own value conversion (`Field.get_db_prep_save`, and `Model.objects.raw`
+to read, so JSON, UUIDs and datetimes round-trip exactly as with the ORM) and skip
+only the compilation. Used by the projector's batches and the writer's shortcut.
 """
 
 from __future__ import annotations
@@ -103,3 +104,20 @@ def update_many(model: Any, objs: Sequence[Any], names: Sequence[str]) -> None:
                 for obj in objs
             ],
         )
+
+
+@cache
+def _select_sql(model: Any, where: tuple[str, ...], vendor: str) -> str:
+    conditions = " AND ".join(f"{_q(f.column)} = %s" for f in _fields(model, where))
+    return f"SELECT * FROM {_q(model._meta.db_table)} WHERE {conditions}"  # noqa: S608
+
+
+def fetch_one(model: Any, where: dict[str, Any]) -> Any | None:
+    """The instance matching `where` (field -> value; a unique key), or None."""
+    keys = tuple(where)
+    params = [
+        field.get_db_prep_value(where[name], connection)
+        for name, field in zip(keys, _fields(model, keys), strict=True)
+    ]
+    found = list(model.objects.raw(_select_sql(model, keys, connection.vendor), params))
+    return found[0] if found else None

@@ -35,7 +35,7 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 from kurrentdbclient import NewEvent, RecordedEvent
 from kurrentdbclient.exceptions import KurrentDBClientError
 
-from kurrent import fastwrite, search
+from kurrent import prepared, search
 from kurrent.config import active_environment
 from kurrent.connection import connections
 from kurrent.domain import Entry, Record, fold_entry, fold_record, text_values
@@ -314,21 +314,21 @@ class _Batch:
             if tags_changed:
                 retag.append(row)
         if new_rows:
-            fastwrite.insert_many(StreamRecord, new_rows, ["env", "record_id", *RECORD_ROW_FIELDS])
+            prepared.insert_many(StreamRecord, new_rows, ["env", "record_id", *RECORD_ROW_FIELDS])
             keys = StreamRecord.objects.filter(
                 env=self.env, record_id__in=[r.record_id for r in new_rows]
             ).values_list("record_id", "pk")
             pks = {str(record_id): pk for record_id, pk in keys}
             for row in new_rows:
                 row.pk = pks[str(row.record_id)]
-        fastwrite.update_many(StreamRecord, changed_rows, RECORD_ROW_FIELDS)
+        prepared.update_many(StreamRecord, changed_rows, RECORD_ROW_FIELDS)
         if retag:
             changed_pks = {r.pk for r in changed_rows}
             stale = [r.pk for r in retag if r.pk in changed_pks]
             if stale:
                 RecordTag.objects.filter(record_id__in=stale).delete()
             tags = [RecordTag(record_id=r.pk, tag=t) for r in retag for t in r.tags]
-            fastwrite.insert_many(RecordTag, tags, ["record", "tag"])
+            prepared.insert_many(RecordTag, tags, ["record", "tag"])
         search.index_records([r.pk for r in (*new_rows, *changed_rows)])
         for public, ids in visibility.items():
             if ids:
@@ -348,8 +348,8 @@ class _Batch:
                 visibility[state.is_public].append(entry_id)
             row = _entry_row(state, self.positions[entry_id], row)
             (changed_rows if row.pk else new_rows).append(row)
-        fastwrite.insert_many(UserDataEntry, new_rows, ["env", "entry_id", *ENTRY_ROW_FIELDS])
-        fastwrite.update_many(UserDataEntry, changed_rows, ENTRY_ROW_FIELDS)
+        prepared.insert_many(UserDataEntry, new_rows, ["env", "entry_id", *ENTRY_ROW_FIELDS])
+        prepared.update_many(UserDataEntry, changed_rows, ENTRY_ROW_FIELDS)
         if new_rows:
             # Later events of this batch update these rows by primary key.
             keys = UserDataEntry.objects.filter(
@@ -372,7 +372,7 @@ class _Batch:
             state = states.get(item.object_id) if states is not None else None
             if state is not None:
                 item.is_public = state.is_public
-        fastwrite.insert_many(Activity, self.activity, ACTIVITY_FIELDS)
+        prepared.insert_many(Activity, self.activity, ACTIVITY_FIELDS)
         self.activity = []
 
 
@@ -661,10 +661,10 @@ def apply_written(
             if _locked_position(env) >= position:
                 return None  # the projector was faster
             if before is None:
-                fastwrite.insert(row, ["env", kind.id_field, *kind.fields])
+                prepared.insert(row, ["env", kind.id_field, *kind.fields])
             else:
                 where = {"env": env, kind.id_field: parsed.object_id, "version": before.version}
-                if fastwrite.update(row, kind.fields, where) != 1:
+                if prepared.update(row, kind.fields, where) != 1:
                     return None
             if parsed.kind == "record":
                 _after_record_write(env, parsed.object_id, before, after, row)
@@ -672,7 +672,7 @@ def apply_written(
                 Activity.objects.filter(
                     env=env, kind="userdata", object_id=parsed.object_id
                 ).update(is_public=after.is_public)
-            fastwrite.insert_many(
+            prepared.insert_many(
                 Activity, [_activity(env, envelope, parsed.kind, after)], ACTIVITY_FIELDS
             )
     except IntegrityError:
@@ -697,7 +697,7 @@ def _after_record_write(
         if before is not None:
             RecordTag.objects.filter(record_id=pk).delete()
         tags = [RecordTag(record_id=pk, tag=t) for t in after.tags]
-        fastwrite.insert_many(RecordTag, tags, ["record", "tag"])
+        prepared.insert_many(RecordTag, tags, ["record", "tag"])
     if before is not None and before.is_public != after.is_public:
         Activity.objects.filter(env=env, kind="record", object_id=record_id).update(
             is_public=after.is_public

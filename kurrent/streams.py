@@ -29,7 +29,7 @@ from kurrentdbclient.exceptions import (
     WrongCurrentVersionError,
 )
 
-from kurrent import projector, search
+from kurrent import prepared, projector, search
 from kurrent.config import active_environment
 from kurrent.connection import connections
 from kurrent.domain import (
@@ -215,7 +215,7 @@ def _record_uuid(record_id: Any) -> str:
 
 
 def _row(env: str, record_id: str) -> StreamRecord | None:
-    return StreamRecord.objects.filter(env=env, record_id=record_id).first()
+    return prepared.fetch_one(StreamRecord, {"env": env, "record_id": record_id})
 
 
 def _row_or_catch_up(env: str, record_id: str, min_version: int = 0) -> StreamRecord | None:

@@ -30,7 +30,7 @@ from kurrentdbclient.exceptions import (
     WrongCurrentVersionError,
 )
 
-from kurrent import projector
+from kurrent import prepared, projector
 from kurrent.connection import connections
 from kurrent.domain import (
     ENTRY_TYPES,
@@ -106,7 +106,7 @@ def _entry_uuid(entry_id: Any) -> str:
 
 
 def _row(env: str, entry_id: str) -> UserDataEntry | None:
-    return UserDataEntry.objects.filter(env=env, entry_id=entry_id).first()
+    return prepared.fetch_one(UserDataEntry, {"env": env, "entry_id": entry_id})
 
 
 def _row_or_catch_up(env: str, entry_id: str, min_version: int = 0) -> UserDataEntry | None:
