@@ -317,6 +317,8 @@ def clean_version(field_name: str, value: Any) -> int:
         raise ValidationError(field_name, "must be a whole number") from None
     if number < 0:
         raise ValidationError(field_name, "must not be negative")
+    if number >= 2**63 - 1:  # KurrentDB revisions are below 2^63-1 (the tombstone's)
+        raise ValidationError(field_name, "is too large")
     return number
 
 

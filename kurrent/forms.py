@@ -44,6 +44,8 @@ class _JsonObjectField(forms.CharField):
             raise forms.ValidationError(
                 f"This is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}."
             ) from None
+        except RecursionError:
+            raise forms.ValidationError("This JSON is nested too deeply.") from None
         if not isinstance(parsed, dict):
             raise forms.ValidationError('Enter a JSON object, e.g. {"key": "value"}.')
         return parsed
