@@ -52,10 +52,11 @@ def test_create_search_open_edit_delete(new_page, alice):
 
     # Search as you type: the results follow, and so does the URL.
     page.get_by_label("Search names, tags and data").press_sequentially("halley", delay=30)
+    # The URL changes once the last (debounced) search has been swapped in.
+    expect(page).to_have_url(re.compile(r"q=halley"))
     results = page.locator("#record-results .record-row")
     expect(results).to_have_count(1)
     expect(results.first).to_contain_text("Emperor colony")
-    expect(page).to_have_url(re.compile(r"q=halley"))
 
     # Open it.
     results.first.get_by_role("link", name="Emperor colony").click()

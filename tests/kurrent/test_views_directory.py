@@ -15,11 +15,11 @@ class TestDirectory:
     @pytest.mark.parametrize("who", ["carol", "alice", "admin_user"])
     def test_it_lists_public_entries_only(self, client, alice, bob, who, request):
         entry(alice, category="public-contact", is_public=True)
-        entry(bob, category="private-notes", value={"secret": "s3"})
+        entry(bob, category="private-notes", value={"secret": "bobs-hidden-value"})
         client.force_login(request.getfixturevalue(who))
         body = client.get(URL).content.decode()
         assert "public-contact" in body
-        assert "private-notes" not in body and "s3" not in body
+        assert "private-notes" not in body and "bobs-hidden-value" not in body
 
     def test_it_filters_by_text_and_type(self, client, alice, carol):
         entry(

@@ -4,8 +4,11 @@ import re
 
 import pytest
 
+from kurrent import web
+from kurrent.connection import connections
+from kurrent.errors import KurrentError
 from tests.conftest import point_env_at
-from tests.kurrent.viewtools import HX, closed_port_url, is_fragment, status_card
+from tests.kurrent.viewtools import HX, closed_port_url, is_fragment, record, status_card
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("kdb")]
 URL = "/kurrent-db-demo/status/"
@@ -81,4 +84,39 @@ class TestStatus:
         counts = re.search(r"(\d+) calls?, (\d+) errors?", status_card(body, "dev"))
         assert counts is not None
         assert int(counts[1]) >= 1  # at least the health probe
-        assert int(counts[2]) == 0
+
+
+class TestRecentCounts:
+    """Calls and errors "in the last minutes", from prometheus counters that only grow."""
+
+    def test_it_counts_the_calls_between_samples(self, alice):
+        counts = web._RecentCounts()
+        first = counts.take("dev", now=1000.0)
+        assert first.window_s == 0  # first look: everything since the process started
+        record(alice)
+        record(alice)
+        later = counts.take("dev", now=1010.0)
+        assert later.window_s == 10
+        assert later.calls >= 2  # two appends (and whatever reads they needed)
+        assert later.errors == 0
+
+    def test_old_samples_leave_the_window(self, alice):
+        counts = web._RecentCounts()
+        counts.take("dev", now=0.0)
+        record(alice)
+        counts.take("dev", now=100.0)
+        much_later = counts.take("dev", now=100.0 + web.RECENT_WINDOW_S + 1)
+        # The sample from t=0 fell out: only what happened after t=100 counts.
+        assert much_later.calls == 0
+        assert much_later.window_s == web.RECENT_WINDOW_S
+
+    def test_errors_are_counted(self, settings):
+        counts = web._RecentCounts()
+        counts.take("staging", now=0.0)
+        settings.KURRENTDB_TIMEOUT_MS = 500
+        point_env_at(settings, "staging", closed_port_url())
+        with pytest.raises(KurrentError):
+            connections.call(
+                "staging", "probe", lambda client, timeout: client.read_gossip(timeout=timeout)
+            )
+        assert counts.take("staging", now=5.0).errors >= 1
