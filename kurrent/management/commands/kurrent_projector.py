@@ -11,6 +11,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from kurrent import projector
 from kurrent.config import active_environment, environments
+from kurrent.connection import connections
 from kurrent.errors import KurrentError
 
 
@@ -50,5 +51,8 @@ class Command(BaseCommand):
             signal.signal(signum, lambda *_: stop.set())
         self.stdout.write(f"Projector following {env} (Ctrl-C stops it).")
         self.stdout.flush()
-        projector.run_live(env, stop)
+        try:
+            projector.run_live(env, stop)
+        finally:
+            connections.reset()  # close the channel now: a quick, clean exit
         return f"Projector for {env} stopped at checkpoint {projector.checkpoint_position(env)}."
