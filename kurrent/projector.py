@@ -65,7 +65,8 @@ from kurrent.models import (
 log = logging.getLogger("kurrent.projector")
 
 BATCH_SIZE = 500
-EVENTS_BEHIND_CAP = 1000
+# sync_status reads at most this many pending events (whole events, up to 256 KiB each).
+EVENTS_BEHIND_CAP = 200
 # Test seam: called inside the transaction after the rows are written and before the
 # checkpoint is saved. A failure there must roll both back.
 _before_checkpoint: Callable[[str, list[Envelope]], None] | None = None
