@@ -104,9 +104,9 @@ class EmbeddedNode:
             ("grpc.so_reuseport", 0),
             ("grpc.max_receive_message_length", receive_limit),
             ("grpc.max_send_message_length", -1),
+            # Accept client keepalive pings (KeepAliveInterval) instead of answering GOAWAY.
             ("grpc.keepalive_permit_without_calls", 1),
             ("grpc.http2.min_ping_interval_without_data_ms", 1000),
-            ("grpc.http2.max_pings_without_data", 0),
         ]
         interceptors = [] if self.insecure else [BasicAuthInterceptor(self.users)]
         server = grpc.server(

@@ -226,8 +226,16 @@ class StreamsServicer(streams_pb2_grpc.StreamsServicer):
         count = options.count
         if count <= 0:
             return
-        for record in self.store.read_stream(view, revision, backwards):
-            response = self.response(record, options.resolve_links)
+        records = self.store.read_stream(view, revision, backwards)
+        if not options.resolve_links:  # the common case, kept tight
+            for record in records:
+                yield encode_event_response(record)
+                count -= 1
+                if count <= 0:
+                    return
+            return
+        for record in records:
+            response = self.response(record, True)
             if response is not None:
                 yield response
             count -= 1

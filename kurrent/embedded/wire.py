@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 import uuid
@@ -225,23 +226,39 @@ _CONTENT_TYPE_OCTET = _map_entry(b"\x0a\x0ccontent-type", OCTET_STREAM)
 _CREATED_KEY = b"\x0a\x07created"
 
 
+@functools.lru_cache(maxsize=4096)
+def _stream_field(stream: str) -> bytes:
+    return _field(b"\x12", _field(b"\x1a", stream.encode()))
+
+
+@functools.lru_cache(maxsize=4096)
+def _type_entry(event_type: str) -> bytes:
+    return _map_entry(_TYPE_KEY, event_type)
+
+
 def encode_recorded_event(record: Record) -> bytes:
     """RecordedEvent bytes: id=1, stream_identifier=2, revision=3, prepare=4, commit=5,
     metadata=6 (map), custom_metadata=7, data=8."""
     position = _varint(record[0])
+    created = str(record[8]).encode()
     parts = [
         b"\x0a\x26\x12\x24",  # id (UUID{string=2}) of a 36-character uuid
         record[3].encode(),
-        _field(b"\x12", _field(b"\x1a", record[1].encode())),
+        _stream_field(record[1]),
         b"\x18",
         _varint(record[2]),
         b"\x20",
         position,
         b"\x28",
         position,
-        _map_entry(_TYPE_KEY, record[4]),
+        _type_entry(record[4]),
         _CONTENT_TYPE_JSON if record[5] else _CONTENT_TYPE_OCTET,
-        _map_entry(_CREATED_KEY, str(record[8])),
+        b"\x32",
+        _varint(len(created) + 11),
+        _CREATED_KEY,
+        b"\x12",
+        _varint(len(created)),
+        created,
     ]
     if record[7]:
         parts.append(_field(b"\x3a", record[7]))
