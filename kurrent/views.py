@@ -570,6 +570,7 @@ def _conflict(
         "current": current,
         "current_version": current_version,
         "rows": rows,
+        "same": [row["label"].lower() for row in rows if not row["differs"]],
         "meanwhile": meanwhile,
     }
     return conflict, retry

@@ -88,6 +88,9 @@ class TestRecordEdit:
         assert response.status_code == 409
         body = response.content.decode()
         assert "Someone changed this record while you were editing it" in body
+        assert "Changed meanwhile (v0 → v1)" in body
+        assert "The same in both: tags." in body  # is_public differs: unticked here
+        assert "<del>Original</del> → <ins>Theirs</ins>" in body
         conflict = response.context["conflict"]
         name_row = next(row for row in conflict["rows"] if row["field"] == "name")
         assert (name_row["current"], name_row["mine"], name_row["differs"]) == (
