@@ -28,7 +28,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 from django_htmx.middleware import HtmxDetails
 
-from kurrent import config, projector, rawevents, roles, streams, userdata, web
+from kurrent import config, rawevents, roles, streams, userdata, web
 from kurrent.errors import (
     Conflict,
     Forbidden,
@@ -207,7 +207,7 @@ def _status_cards(request: HtmxHttpRequest) -> list[dict[str, Any]]:
         sync = None
         if health.state in web.WRITABLE_STATES:
             try:
-                sync = projector.sync_status(env)
+                sync = web.sync_status(env)
             except KurrentError:
                 sync = None  # the lag is unknown while the node does not answer
         cards.append(

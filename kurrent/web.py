@@ -48,6 +48,28 @@ def health_all() -> dict[str, Any]:
     return connections.health_all()
 
 
+_sync_cache: dict[tuple[str, str], tuple[float, Any]] = {}
+_sync_lock = Lock()
+
+
+def sync_status(env: str) -> Any:
+    """projector.sync_status, at most once per sync interval per environment.
+
+    Every open dashboard polls the status panel; without this each poll would
+    read the head of $all once per environment."""
+    now = time.monotonic()
+    profile = config.get_profile(env)
+    key = (env, profile.url)  # another node behind the same name starts afresh
+    with _sync_lock:
+        cached = _sync_cache.get(key)
+        if cached is not None and now - cached[0] < profile.sync_interval_s:
+            return cached[1]
+    status = projector.sync_status(env)
+    with _sync_lock:
+        _sync_cache[key] = (now, status)
+    return status
+
+
 def write_block_reason(env: str, user: Any, state: str | None = None) -> str:
     """Why this user cannot submit a write form on `env` now; "" when they can."""
     if not roles.can_write(user):

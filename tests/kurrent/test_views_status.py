@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 
-from kurrent import web
+from kurrent import metrics, web
 from kurrent.connection import connections
 from kurrent.errors import KurrentError
 from tests.conftest import point_env_at
@@ -120,3 +121,23 @@ class TestRecentCounts:
                 "staging", "probe", lambda client, timeout: client.read_gossip(timeout=timeout)
             )
         assert counts.take("staging", now=5.0).errors >= 1
+
+
+class TestSyncStatusCache:
+    def _calls(self):
+        return sum(s.calls for s in metrics.operation_stats("dev"))
+
+    def test_polls_within_the_interval_ask_kurrentdb_once(self, alice):
+        record(alice)
+        first = web.sync_status("dev")
+        before = self._calls()
+        again = web.sync_status("dev")
+        assert again is first
+        assert self._calls() == before
+
+    def test_it_asks_again_after_the_interval(self, alice, settings):
+        settings.KURRENTDB_SYNC_INTERVAL_MS = 100
+        record(alice)
+        first = web.sync_status("dev")
+        time.sleep(0.15)  # past the 0.1 s interval
+        assert web.sync_status("dev") is not first
