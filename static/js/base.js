@@ -16,7 +16,9 @@
     var dark = effectiveTheme() === "dark";
     document.querySelectorAll("[data-theme-toggle]").forEach(function (button) {
       button.setAttribute("aria-pressed", dark ? "true" : "false");
-      button.title = dark ? "Switch to light theme" : "Switch to dark theme";
+      // The accessible name stays "Dark theme" (a toggle with aria-pressed);
+      // the visible word names what a click switches to.
+      button.title = dark ? "Switch to the light theme" : "Switch to the dark theme";
       var label = button.querySelector("[data-theme-label]");
       if (label) label.textContent = dark ? "Light" : "Dark";
     });
