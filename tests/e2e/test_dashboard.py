@@ -260,3 +260,55 @@ def test_screenshots_and_layout(new_page, alice, screenshots, width, scheme):
         page.screenshot(path=str(path), full_page=True)
         assert path.stat().st_size > 10_000
     assert page.errors == []
+
+
+CONTRAST_JS = """
+(selectors) => {
+  function rgb(css) { return css.match(/[\\d.]+/g).slice(0, 4).map(Number); }
+  function lum([r, g, b]) {
+    const f = (c) => { c /= 255; return c <= 0.03928 ? c / 12.92 : Math.pow((c + 0.055) / 1.055, 2.4); };
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+  }
+  function background(el) {
+    for (; el; el = el.parentElement) {
+      const c = rgb(getComputedStyle(el).backgroundColor);
+      if (c.length < 4 || c[3] > 0.5) return c;
+    }
+    return rgb(getComputedStyle(document.body).backgroundColor);
+  }
+  const out = [];
+  for (const selector of selectors) {
+    const el = document.querySelector(selector);
+    if (!el) { out.push([selector, null]); continue; }
+    const a = lum(rgb(getComputedStyle(el).color)), b = lum(background(el));
+    out.push([selector, (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05)]);
+  }
+  return out;
+}
+"""
+CHECKED = [
+    "h1",
+    "main p.muted",
+    ".record-name",
+    ".record-meta",
+    ".tag",
+    ".badge",
+    ".state-connected",
+    ".state-not-configured",
+    ".badge-prod",
+    ".button-primary",
+    ".status-card dt",
+    ".field .help",
+    ".activity-type",
+]
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_text_contrast_is_at_least_4_5_to_1(new_page, alice, scheme):
+    streams.create_record(alice, name="Contrast check", data={}, tags=["x"], is_public=True)
+    page = new_page(user=alice, scheme=scheme)
+    ratios = page.evaluate(CONTRAST_JS, CHECKED)
+    missing = [s for s, r in ratios if r is None]
+    assert missing == []
+    low = [(s, round(r, 2)) for s, r in ratios if r < 4.5]
+    assert low == [], f"{scheme}: {low}"
