@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
 import signal
@@ -86,6 +87,7 @@ class NodeProcess:
         self.popen = subprocess.Popen(
             self.command(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
         )
+        atexit.register(self.kill)  # never outlive the process that started it
         ready = threading.Event()
         self._listening = False
         threading.Thread(target=self._pump, args=(ready,), daemon=True).start()
@@ -123,6 +125,7 @@ class NodeProcess:
         """SIGTERM and wait; returns the exit code."""
         if self.popen is None:
             return None
+        atexit.unregister(self.kill)
         if self.popen.poll() is None:
             self.popen.send_signal(signal.SIGTERM)
             try:
