@@ -108,6 +108,9 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(BASE_DIR / "var" / "staticfiles")))
+if DEBUG or _UNDER_PYTEST:
+    # WhiteNoise warns about a missing STATIC_ROOT; before collectstatic it serves from the finders.
+    STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 # The manifest needs collectstatic first; development and test runs serve files as they are.
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
