@@ -73,7 +73,12 @@ class StreamRecord(models.Model):
             models.UniqueConstraint(fields=["env", "record_id"], name="kurrent_record_env_id"),
         ]
         indexes = [
-            models.Index(fields=["env", "deleted", "-updated_at"], name="kurrent_rec_recent"),
+            # Lists: visibility columns included, so counting 100,000 rows reads the
+            # index only (the rows themselves are wide).
+            models.Index(
+                fields=["env", "deleted", "-updated_at", "is_public", "owner"],
+                name="kurrent_rec_list",
+            ),
             models.Index(
                 fields=["env", "owner", "deleted", "-updated_at"], name="kurrent_rec_owner"
             ),
