@@ -64,9 +64,9 @@ def operation_stats(env: str) -> list[OperationStats]:
     errors: dict[str, float] = {}
     total_s: dict[str, float] = {}
     buckets: dict[str, list[tuple[float, float]]] = {}
-    for metric in REGISTRY.collect():
-        if not metric.name.startswith("kurrent_call"):
-            continue
+    # Only our three families: REGISTRY.collect() would also run every other collector
+    # (process, GC, platform, /metrics' snapshot), four times per status panel render.
+    for metric in (*CALLS.collect(), *ERRORS.collect(), *LATENCY.collect()):
         for s in metric.samples:
             if s.labels.get("env") != env:
                 continue

@@ -42,6 +42,7 @@ from prometheus_client.registry import Collector
 from kurrent import config, projector
 from kurrent.connection import CONNECTED, DEGRADED, STATES, Health, connections
 from kurrent.errors import KurrentError
+from kurrent.projector import SyncStatus
 
 log = logging.getLogger("kurrent.ops")
 
@@ -51,15 +52,9 @@ HEALTH_REFRESH_S = 1.0  # how often the snapshot asks the connection manager (ch
 
 @dataclass(frozen=True)
 class Lag:
-    """The projector against KurrentDB, or why it is unknown."""
+    """The projector against KurrentDB (`projector.sync_status`), or why it is unknown."""
 
-    checkpoint_position: int | None = None
-    head_position: int | None = None
-    events_behind: int | None = None
-    events_behind_capped: bool = False
-    seconds_behind: float | None = None
-    events_applied: int | None = None
-    skipped_events: int | None = None
+    sync: SyncStatus | None = None
     error: str | None = None  # plain words when the lag could not be measured
     measured_at: float = 0.0  # time.monotonic()
 
@@ -154,16 +149,7 @@ def measure_lag(env: str) -> Lag:
         return Lag(error="KurrentDB did not answer the projector's question", measured_at=now)
     except DatabaseError:
         return Lag(error="the read-model database did not answer", measured_at=now)
-    return Lag(
-        checkpoint_position=sync.checkpoint_position,
-        head_position=sync.head_position,
-        events_behind=sync.events_behind,
-        events_behind_capped=sync.events_behind_capped,
-        seconds_behind=sync.seconds_behind,
-        events_applied=sync.events_applied,
-        skipped_events=sync.skipped_events,
-        measured_at=now,
-    )
+    return Lag(sync=sync, measured_at=now)
 
 
 snapshots = Snapshots()
@@ -192,13 +178,14 @@ def _env_json(snap: EnvSnapshot, active: str, now: float) -> dict[str, Any]:
         "projector": None,
     }
     if lag is not None:
+        sync = lag.sync
         body["projector"] = {
-            "checkpoint_position": lag.checkpoint_position,
-            "head_position": lag.head_position,
-            "events_behind": lag.events_behind,
-            "events_behind_capped": lag.events_behind_capped,
-            "seconds_behind": lag.seconds_behind,
-            "skipped_events": lag.skipped_events,
+            "checkpoint_position": sync.checkpoint_position if sync else None,
+            "head_position": sync.head_position if sync else None,
+            "events_behind": sync.events_behind if sync else None,
+            "events_behind_capped": sync.events_behind_capped if sync else False,
+            "seconds_behind": sync.seconds_behind if sync else None,
+            "skipped_events": sync.skipped_events if sync else None,
             "age_s": round(max(0.0, now - lag.measured_at), 3),
             "error": lag.error,
         }
@@ -216,7 +203,7 @@ def health(request: HttpRequest) -> HttpResponse:
     envs = {env: _env_json(snap, active, now) for env, snap in data.items()}
     ok = envs.get(active, {}).get("healthy", False)
     body = {"status": "ok" if ok else "unavailable", "active": active, "environments": envs}
-    return JsonResponse(body, status=200 if ok else 503, json_dumps_params={"indent": 1})
+    return JsonResponse(body, status=200 if ok else 503)
 
 
 # --- /metrics --------------------------------------------------------------------------------
@@ -279,11 +266,11 @@ class SnapshotCollector(Collector):
             if snap.health.latency_ms is not None:
                 latency.add_metric([env], snap.health.latency_ms / 1000)
             age.add_metric([env], max(0.0, now - snap.taken_at))
-            lag = snap.lag
-            if lag is None or lag.error:
+            sync = snap.lag.sync if snap.lag is not None else None
+            if sync is None:
                 continue
             for field, gauge in lag_gauges.items():
-                value = getattr(lag, field)
+                value = getattr(sync, field)
                 if value is not None:
                     gauge.add_metric([env], float(value))
         yield state
