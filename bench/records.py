@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 sys.path.insert(0, str(ROOT))
 
-WORDS = (
+_WORDS_TEXT = (
     "penguin emperor adelie gentoo chinstrap colony krill ice floe molt chick egg nest "
     "huddle blizzard ocean current diving swimmer fish squid predator seal orca skua "
     "census survey tagging satellite tracker migration breeding season summer winter "
@@ -47,7 +47,8 @@ WORDS = (
     "feather plumage beak crest yellow orange black white grey juvenile adult elder "
     "researcher station vessel expedition camera drone photo video report dataset "
     "measurement weight height length width volume count estimate trend decline growth"
-).split()
+)
+WORDS = _WORDS_TEXT.split()
 RARE = [f"{w}{n}" for w in ("alpha", "bravo", "delta", "sierra", "tango") for n in range(400)]
 TAGS = [f"tag-{n}" for n in range(60)]
 
@@ -96,7 +97,7 @@ def _drop_db() -> None:
 
 def _stats(samples: list[float]) -> tuple[float, float]:
     ordered = sorted(samples)
-    p95 = ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
+    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
     return statistics.median(ordered), p95
 
 
@@ -174,7 +175,12 @@ def bench_writes(users: dict, client, writes: int, rng: random.Random) -> None:
         raw = time.perf_counter() - started
         started = time.perf_counter()
         streams.update_record(
-            alice, record.id, expected_version=record.version, name=name, data=data, idempotency_key=f"u{i}"
+            alice,
+            record.id,
+            expected_version=record.version,
+            name=name,
+            data=data,
+            idempotency_key=f"u{i}",
         )
         svc = time.perf_counter() - started
         if i >= 20:
@@ -212,7 +218,9 @@ def load_records(client, users: dict, count: int, rng: random.Random) -> None:
         )
         stream = record_stream(record_id)
         new = encode(event, stream=stream, actor=owner, idempotency_key=None)
-        batch.append(NewEvents(stream_name=stream, events=[new], current_version=StreamState.NO_STREAM))
+        batch.append(
+            NewEvents(stream_name=stream, events=[new], current_version=StreamState.NO_STREAM)
+        )
         if len(batch) == 500:
             client.multi_append_to_stream(batch)
             batch = []
@@ -243,24 +251,27 @@ def bench_search(users: dict, queries: int, rng: random.Random) -> None:
     from kurrent import streams
 
     bob = users["bob"]
-    texts = []
+    texts: list[tuple[str, str]] = []
     for _ in range(queries):
         kind = rng.random()
         if kind < 0.4:
-            texts.append(rng.choice(RARE))  # rare word: a few dozen hits
+            texts.append(("rare word", rng.choice(RARE)))  # a few hundred hits
         elif kind < 0.7:
-            texts.append(f"{rng.choice(WORDS)} {rng.choice(WORDS)}")  # two common words
+            texts.append(("two common words", f"{rng.choice(WORDS)} {rng.choice(WORDS)}"))
         elif kind < 0.9:
-            texts.append(rng.choice(WORDS))  # one common word: thousands of hits
+            texts.append(("one common word", rng.choice(WORDS)))  # ~15-25% of all records
         else:
-            texts.append(rng.choice(WORDS)[:4])  # a prefix, as typed
-    for text in texts[:10]:  # warm-up
+            texts.append(("4-letter prefix", rng.choice(WORDS)[:4]))  # as typed
+    for _, text in texts[:10]:  # warm-up
         streams.search_records(bob, text)
     samples, hits = [], []
-    for text in texts:
+    by_kind: dict[str, list[float]] = {}
+    for kind, text in texts:
         started = time.perf_counter()
         page = streams.search_records(bob, text, page=rng.choice((1, 1, 1, 2, 5)))
-        samples.append(time.perf_counter() - started)
+        elapsed = time.perf_counter() - started
+        samples.append(elapsed)
+        by_kind.setdefault(kind, []).append(elapsed)
         hits.append(page.total)
     tagged = []
     for _ in range(min(100, queries)):
@@ -272,8 +283,12 @@ def bench_search(users: dict, queries: int, rng: random.Random) -> None:
         started = time.perf_counter()
         streams.list_records(bob, tags=[rng.choice(TAGS)], page=rng.choice((1, 2, 10)))
         listed.append(time.perf_counter() - started)
-    print(f"search over the records ({queries} queries, median {statistics.median(hits):.0f} hits):")
-    print(_line("search_records", samples))
+    print(
+        f"search over the records ({queries} queries, median {statistics.median(hits):.0f} hits):"
+    )
+    print(_line("search_records (all queries)", samples))
+    for kind, values in sorted(by_kind.items()):
+        print(_line(f"  {kind} ({len(values)})", values))
     print(_line("search_records + tag filter", tagged))
     print(_line("list_records by tag", listed))
 
@@ -303,7 +318,9 @@ def main() -> int:
                 users[name] = User.objects.create_user(name, password=uuid.uuid4().hex)
                 users[name].groups.add(editors)
             client = KurrentDBClient(uri=node.url)
-            print(f"read model: {label}; node: embedded, separate process; python {sys.version.split()[0]}")
+            print(
+                f"read model: {label}; node: embedded, separate process; python {sys.version.split()[0]}"
+            )
             bench_writes(users, client, args.writes, rng)
             load_records(client, users, args.records, rng)
             bench_projector(args.records)

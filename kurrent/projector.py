@@ -811,8 +811,8 @@ def run_live(
     """Follow $all until `stop_event` is set, applying our events as they arrive.
 
     Catches up first, then holds a filtered catch-up subscription (one stream slot).
-    On failure (node down, database locked) it waits with a growing pause, catches up
-    again and resubscribes.
+    On failure (node down, database locked, or a bug) it waits with a growing pause,
+    catches up again and resubscribes; it never takes the process down with it.
     """
     env = _env(env)
     stop = stop_event or threading.Event()
@@ -824,8 +824,12 @@ def run_live(
             pause = 0.5
         except (KurrentError, KurrentDBClientError, DatabaseError) as exc:
             log.warning("projector %s: %s; retrying in %.1f s", env, _describe(exc), pause)
-            stop.wait(pause)
-            pause = min(pause * 2, 10.0)
+        except Exception:
+            log.exception("projector %s failed; retrying in %.1f s", env, pause)
+        else:
+            continue
+        stop.wait(pause)
+        pause = min(pause * 2, 30.0)
 
 
 def _describe(exc: BaseException) -> str:
