@@ -10,6 +10,8 @@ gunicorn (gthread), seeds demo data through the services (`kurrent_seed`), signs
 editor in, and drives each URL with `wrk` (Debian's /usr/bin/wrk) at N connections:
 
     baseline   GET  /bench/trivial/            a trivial Django view (bench URLconf only)
+    signed-in  GET  /bench/trivial-signed-in/  the same behind login_required: the floor of
+                                               every dashboard URL (session + user queries)
     dashboard  GET  /kurrent-db-demo/          the full page
     status     GET  /kurrent-db-demo/status/   the status partial (htmx)
     search     GET  /kurrent-db-demo/?q=...    the results partial (htmx)
@@ -59,6 +61,7 @@ class Case:
 
 CASES = [
     Case("baseline", "/bench/trivial/"),
+    Case("signed-in", "/bench/trivial-signed-in/"),
     Case("dashboard", f"{DASH}/"),
     Case("status", f"{DASH}/status/", htmx=True),
     Case("search", f"{DASH}/?q=emperor+colony", htmx=True),
@@ -210,7 +213,7 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per URL")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds of warm-up per URL")
     parser.add_argument("--connections", type=int, default=10, help="concurrent users")
-    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
     parser.add_argument("--threads", type=int, default=4, help="threads per worker (gthread)")
     parser.add_argument("--only", nargs="*", help="run only these cases (baseline always runs)")
     args = parser.parse_args()
