@@ -181,3 +181,15 @@ class TestCachedAnswers:
             time.sleep(0.05)
         assert codes[-1] == 503, codes
         assert set(codes) <= {200, 503}
+
+
+class TestBehindTls:
+    def test_health_is_not_redirected_to_https(self, kdb, settings):
+        from django.test import Client
+
+        settings.SECURE_SSL_REDIRECT = True
+        client = Client()  # its handler reads the settings on the first request
+        assert client.get(URL).status_code == 200
+        login = client.get("/accounts/login/")
+        assert login.status_code == 301
+        assert login["Location"].startswith("https://")
