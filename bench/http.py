@@ -216,6 +216,17 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
     parser.add_argument("--threads", type=int, default=4, help="threads per worker (gthread)")
     parser.add_argument("--only", nargs="*", help="run only these cases (baseline always runs)")
+    parser.add_argument(
+        "--conn-max-age",
+        type=int,
+        default=0,
+        help="experiment: persistent database connections (Django CONN_MAX_AGE seconds)",
+    )
+    parser.add_argument(
+        "--session-cache",
+        action="store_true",
+        help="experiment: SESSION_ENGINE cached_db (per-process memory cache before the DB)",
+    )
     args = parser.parse_args()
 
     folder = Path(tempfile.mkdtemp(prefix="bench-http-"))
@@ -228,6 +239,8 @@ def main() -> int:
             KURRENTDB_SYNC_INTERVAL="5000",
             KURRENTDB_TIMEOUT="5000",
             KURRENTDB_MAX_RETRIES="2",
+            BENCH_CONN_MAX_AGE=str(args.conn_max_age or ""),
+            BENCH_SESSION_CACHE="1" if args.session_cache else "",
         )
         print(f"setting up in {folder} (node {node.url})", flush=True)
         site.manage("migrate", "--no-input", "-v", "0")
