@@ -35,7 +35,7 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 from kurrentdbclient import NewEvent, RecordedEvent
 from kurrentdbclient.exceptions import KurrentDBClientError
 
-from kurrent import prepared, search
+from kurrent import prepared
 from kurrent.config import active_environment
 from kurrent.connection import connections
 from kurrent.domain import Entry, Record, fold_entry, fold_record, text_values
@@ -338,7 +338,6 @@ class _Batch:
                 RecordTag.objects.filter(record_id__in=stale).delete()
             tags = [RecordTag(record_id=r.pk, tag=t) for r in retag for t in r.tags]
             prepared.insert_many(RecordTag, tags, ["record", "tag"])
-        search.index_records([r.pk for r in (*new_rows, *changed_rows)])
         for public, ids in visibility.items():
             if ids:
                 Activity.objects.filter(env=self.env, kind="record", object_id__in=ids).update(
@@ -668,8 +667,7 @@ def apply_written(
     outermost = not connection.in_atomic_block
     try:
         with transaction.atomic():
-            _relaxed_commit(outermost)
-            if _locked_position(env) >= position:
+            if _locked_position(env, outermost) >= position:
                 return None  # the projector was faster
             if before is None:
                 prepared.insert(row, ["env", kind.id_field, *kind.fields])
@@ -694,16 +692,14 @@ def apply_written(
 def _after_record_write(
     env: str, record_id: str, before: Any, after: Any, row: StreamRecord | None
 ) -> None:
-    """Tags, search vector and activity visibility of a record the writer just changed."""
+    """Tags and activity visibility of a record the writer just changed (the search
+    index follows the row by itself: triggers, migrations 0002 and 0004)."""
     if before is not None and before.tags == after.tags and before.is_public == after.is_public:
-        if before.name != after.name or before.data != after.data:
-            search.index_records_by_id(env, [record_id])
         return
     pk = row.pk if row is not None else None
     if pk is None:
-        pk = StreamRecord.objects.filter(env=env, record_id=record_id).values_list("pk", flat=True)[
-            0
-        ]
+        rows = StreamRecord.objects.filter(env=env, record_id=record_id)
+        pk = rows.values_list("pk", flat=True)[0]
     if before is None or before.tags != after.tags:
         if before is not None:
             RecordTag.objects.filter(record_id=pk).delete()
@@ -713,7 +709,6 @@ def _after_record_write(
         Activity.objects.filter(env=env, kind="record", object_id=record_id).update(
             is_public=after.is_public
         )
-    search.index_records([pk])
 
 
 def _relaxed_commit(outermost: bool) -> None:
@@ -727,12 +722,14 @@ def _relaxed_commit(outermost: bool) -> None:
             cursor.execute("SET LOCAL synchronous_commit TO OFF")
 
 
-def _locked_position(env: str) -> int:
-    """As _lock, but only the position, with a prepared statement (the writer's path)."""
+def _locked_position(env: str, outermost: bool) -> int:
+    """As _lock, but only the position, in one prepared statement (the writer's path;
+    on PostgreSQL it also relaxes the commit as _relaxed_commit does)."""
     table = connection.ops.quote_name(ProjectionCheckpoint._meta.db_table)
     sql = f"SELECT position FROM {table} WHERE env = %s"  # noqa: S608 (a table name)
-    if connection.features.has_select_for_update:
-        sql += " FOR UPDATE"
+    if connection.vendor == "postgresql":
+        relax = "set_config('synchronous_commit', 'off', true)" if outermost else "NULL"
+        sql = f"SELECT position, {relax} FROM {table} WHERE env = %s FOR UPDATE"  # noqa: S608
     with connection.cursor() as cursor:
         cursor.execute(sql, [env])
         found = cursor.fetchone()

@@ -2,8 +2,8 @@
 
 SQLite: the FTS5 table `kurrent_record_fts` (migration 0002, kept by triggers),
 ranked by bm25 with name weighted above tags above data.
-PostgreSQL: `StreamRecord.search_vector` (weights A, B, C; GIN index), filled by the
-projector with `index_records()`, ranked by ts_rank.
+PostgreSQL: `StreamRecord.search_vector` (weights A, B, C; GIN index), kept by a
+trigger (migration 0004), queried with SearchQuery and ranked with SearchRank.
 
 Both: every word of the query must match (the last one as a prefix, for typing
 as-you-go), stemmed; relevance first, then most recently changed. Only the read model
@@ -14,12 +14,10 @@ right.
 from __future__ import annotations
 
 import re
-import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cache
 
-from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
+from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.db import connection
 from django.db.models import F, Value
 from django.db.models.functions import Coalesce
@@ -127,46 +125,6 @@ def _search_sqlite(
 
 
 # --- PostgreSQL ----------------------------------------------------------------------
-
-SEARCH_VECTOR = (
-    SearchVector("name", weight="A", config=CONFIG)
-    + SearchVector("tags", weight="B", config=CONFIG)
-    + SearchVector("data_text", weight="C", config=CONFIG)
-)
-
-
-def index_records(pks: Iterable[int]) -> None:
-    """Refresh the search vector of these rows (PostgreSQL; SQLite's triggers need nothing)."""
-    ids = list(pks)
-    if ids and is_postgres():
-        _index_where("id = ANY(%s)", [ids])
-
-
-def index_records_by_id(env: str, record_ids: Iterable[str]) -> None:
-    """As index_records, by record id."""
-    ids = [uuid.UUID(str(r)) for r in record_ids]
-    if ids and is_postgres():
-        _index_where("env = %s AND record_id = ANY(%s)", [env, ids])
-
-
-def _index_where(where: str, params: list) -> None:
-    """The SQL of SEARCH_VECTOR is compiled once: compiling it per call cost more than
-    the update itself on the writer's path."""
-    expression, vector_params = _vector_sql()
-    table = connection.ops.quote_name(StreamRecord._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} SET search_vector = {expression} WHERE {where}",  # noqa: S608
-            [*vector_params, *params],
-        )
-
-
-@cache
-def _vector_sql() -> tuple[str, tuple]:
-    query = StreamRecord.objects.all().query
-    compiler = query.get_compiler(connection=connection)
-    sql, params = compiler.compile(SEARCH_VECTOR.resolve_expression(query))
-    return sql, tuple(params)
 
 
 def _tsquery(words: list[str]) -> SearchQuery:
