@@ -88,9 +88,16 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     )
     DATABASES["default"]["OPTIONS"].setdefault("transaction_mode", "IMMEDIATE")
     DATABASES["default"]["OPTIONS"].setdefault("timeout", 20)
+# Reuse a database connection across requests (opening one, and its PRAGMAs, cost more than a
+# small page); CONN_HEALTH_CHECKS replaces a connection that went bad in between.
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60, minimum=0)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- auth ---------------------------------------------------------------------
+# Sessions are read from this process's memory cache and written through to the database, so
+# every process still sees every session (cached_db), without a query per request.
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "kurrent-dashboard"
 LOGOUT_REDIRECT_URL = "login"
