@@ -66,9 +66,6 @@ class StreamRecord(models.Model):
     position = models.BigIntegerField(default=0)
     # The text values inside `data`, which full-text search indexes beside name and tags.
     data_text = models.TextField(blank=True, default="")
-    # PostgreSQL only (GIN-indexed, kept by the projector); always NULL on SQLite,
-    # where an FTS5 table kept by triggers does the job (see migration 0001).
-    search_vector = SearchVectorField(null=True, editable=False)
 
     objects = StreamRecordQuerySet.as_manager()
 
@@ -90,6 +87,34 @@ class StreamRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.env})"
+
+
+class RecordSearch(models.Model):
+    """PostgreSQL's full-text index of the live (not deleted) records: one narrow row per
+    record, kept by a trigger on StreamRecord (migration 0005), so that counting and
+    ranking thousands of matches reads small rows, not the wide record rows. Always
+    empty on SQLite, where the FTS5 table of migration 0002 does this job."""
+
+    record = models.OneToOneField(
+        StreamRecord,
+        primary_key=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_column="record_pk",
+        related_name="+",
+    )
+    env = models.CharField(max_length=20)
+    is_public = models.BooleanField()
+    owner_id = models.BigIntegerField(null=True)
+    updated_at = models.DateTimeField()
+    search_vector = SearchVectorField()
+
+    class Meta:
+        db_table = "kurrent_record_search"  # named in the trigger of migration 0005
+        indexes = [models.Index(fields=["env", "is_public", "owner_id"], name="kurrent_search_vis")]
+
+    def __str__(self) -> str:
+        return str(self.record_id)
 
 
 class RecordTag(models.Model):

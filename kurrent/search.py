@@ -2,8 +2,9 @@
 
 SQLite: the FTS5 table `kurrent_record_fts` (migration 0002, kept by triggers),
 ranked by bm25 with name weighted above tags above data.
-PostgreSQL: `StreamRecord.search_vector` (weights A, B, C; GIN index), kept by a
-trigger (migration 0004), queried with SearchQuery and ranked with SearchRank.
+PostgreSQL: the narrow RecordSearch table (search_vector with weights A, B, C; GIN
+index), kept by a trigger (migration 0005), queried with SearchQuery and ranked
+with SearchRank.
 
 Both: every word of the query must match (the last one as a prefix, for typing
 as-you-go), stemmed; relevance first, then most recently changed. Only the read model
@@ -19,10 +20,10 @@ from dataclasses import dataclass
 
 from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.db import connection
-from django.db.models import F, Value
+from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce
 
-from kurrent.models import RecordTag, StreamRecord
+from kurrent.models import RecordSearch, RecordTag, StreamRecord
 
 CONFIG = "english"
 MAX_TERMS = 12
@@ -136,22 +137,19 @@ def _tsquery(words: list[str]) -> SearchQuery:
 def _search_postgres(
     words: list[str], filters: Filters, *, offset: int, limit: int
 ) -> tuple[list[int], int]:
+    """Only the narrow RecordSearch rows are read (it holds live records only)."""
     query = _tsquery(words)
-    qs = StreamRecord.objects.filter(env=filters.env, deleted=False, search_vector=query)
+    qs = RecordSearch.objects.filter(env=filters.env, search_vector=query)
     if filters.viewer_id is not None:
-        qs = qs.visible_to(_Viewer(filters.viewer_id), admin=False)
+        qs = qs.filter(Q(is_public=True) | Q(owner_id=filters.viewer_id))
     if filters.owner_id is not None:
         qs = qs.filter(owner_id=filters.owner_id)
-    qs = qs.with_tags(filters.tags)
+    for tag in filters.tags:
+        qs = qs.filter(record_id__in=RecordTag.objects.filter(tag=tag).values("record_id"))
     total = qs.count()
     if total == 0 or offset >= total:
         return [], total
     ranked = qs.annotate(rank=Coalesce(SearchRank(F("search_vector"), query), Value(0.0))).order_by(
-        "-rank", "-updated_at", "-id"
+        "-rank", "-updated_at", "-record_id"
     )
-    return list(ranked.values_list("pk", flat=True)[offset : offset + limit]), total
-
-
-@dataclass(frozen=True)
-class _Viewer:
-    pk: int
+    return list(ranked.values_list("record_id", flat=True)[offset : offset + limit]), total

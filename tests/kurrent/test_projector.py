@@ -14,7 +14,14 @@ from django.db import OperationalError, connection
 from kurrentdbclient import NewEvent, StreamState
 
 from kurrent import projector, streams, userdata
-from kurrent.models import Activity, ProjectionCheckpoint, RecordTag, StreamRecord, UserDataEntry
+from kurrent.models import (
+    Activity,
+    ProjectionCheckpoint,
+    RecordSearch,
+    RecordTag,
+    StreamRecord,
+    UserDataEntry,
+)
 
 pytestmark = [pytest.mark.readmodel]
 
@@ -51,6 +58,12 @@ def _tables() -> dict[str, list[tuple]]:
     return {
         "records": rows(StreamRecord, ("env", "record_id")),
         "tags": sorted(RecordTag.objects.values_list("record__record_id", "tag")),
+        # PostgreSQL's search rows (kept by a trigger; empty on SQLite).
+        "search": sorted(
+            RecordSearch.objects.values_list(
+                "record__record_id", "env", "is_public", "owner_id", "updated_at", "search_vector"
+            )
+        ),
         "entries": rows(UserDataEntry, ("env", "entry_id")),
         "activity": rows(Activity, ("env", "position")),
         "checkpoint": rows(
