@@ -95,6 +95,21 @@ def operation_stats(env: str) -> list[OperationStats]:
     return stats
 
 
+def call_totals() -> dict[str, tuple[int, int]]:
+    """{env: (calls, errors)} over every operation, in one pass over two counters.
+
+    The status panel needs only these sums; operation_stats() would also walk the
+    latency histogram's buckets, once per environment."""
+    totals: dict[str, list[float]] = {}
+    for index, counter in enumerate((CALLS, ERRORS)):
+        for metric in counter.collect():
+            for s in metric.samples:
+                if s.name.endswith("_total"):
+                    env = s.labels.get("env", "")
+                    totals.setdefault(env, [0.0, 0.0])[index] += s.value
+    return {env: (int(calls), int(errors)) for env, (calls, errors) in totals.items()}
+
+
 def _quantile_ms(cumulative: list[tuple[float, float]], q: float) -> float | None:
     """The upper bound of the bucket holding quantile q, in milliseconds."""
     cumulative.sort()

@@ -9,6 +9,9 @@ views turn them into 404, 403, a form error or a banner, never a 500.
 
 from __future__ import annotations
 
+import time
+from dataclasses import replace
+from datetime import UTC, datetime
 from functools import wraps
 from typing import Any
 from urllib.parse import urlencode
@@ -22,13 +25,14 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 from django_htmx.middleware import HtmxDetails
 
-from kurrent import config, rawevents, roles, streams, userdata, web
+from kurrent import config, metrics, rawevents, roles, streams, userdata, web
 from kurrent.errors import (
     Conflict,
     Forbidden,
@@ -202,6 +206,7 @@ def _query_string(values: dict[str, Any], **changes: Any) -> str:
 def _status_cards(request: HtmxHttpRequest) -> list[dict[str, Any]]:
     """One card per environment: connection health, projector lag, recent calls."""
     shown = web.current_env(request)
+    totals = metrics.call_totals()
     cards = []
     for env, health in web.health_all().items():
         sync = None
@@ -215,11 +220,52 @@ def _status_cards(request: HtmxHttpRequest) -> list[dict[str, Any]]:
                 "env": env,
                 "health": health,
                 "sync": sync,
-                "recent": web.recent_counts.take(env),
+                "recent": web.recent_counts.take(env, totals=totals),
                 "shown": env == shown,
             }
         )
     return cards
+
+
+# The rendered status panel, per shown environment, reused for STATUS_PANEL_TTL_S while
+# the health and lag readings it shows are equal (frozen dataclasses: a new probe or lag
+# measure differs): every open dashboard polls it, and all of them see the same thing.
+# Only the call counts and the "ago" texts may lag by that much.
+STATUS_PANEL_TTL_S = 1.0
+_panel_cache: dict[str, tuple[float, tuple[Any, ...], str]] = {}
+_NO_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _readings() -> tuple[Any, ...]:
+    """What the panel shows that can change: every health and lag reading."""
+    # checked_at is left out: the panel does not show it, and the health of an environment
+    # that is not configured (or switched off) is made afresh, with a new time, each call.
+    healths = {env: replace(h, checked_at=_NO_TIME) for env, h in web.health_all().items()}
+    syncs = []
+    for env, health in healths.items():
+        sync = None
+        if health.state in web.WRITABLE_STATES:
+            try:
+                sync = web.sync_status(env)
+            except KurrentError:
+                sync = None
+        syncs.append(sync)
+    return (*healths.values(), *syncs)
+
+
+def _status_panel(request: HtmxHttpRequest) -> str:
+    """The status panel's HTML (partials/status_panel.html), from the cache when fresh."""
+    shown = web.current_env(request)
+    readings = _readings()
+    now = time.monotonic()
+    cached = _panel_cache.get(shown)
+    if cached is not None and now - cached[0] < STATUS_PANEL_TTL_S and cached[1] == readings:
+        return cached[2]
+    # No request: the panel is the same for every user who sees this environment, and
+    # needs no context processor (the CSRF token, the user).
+    html = render_to_string("partials/status_panel.html", {"cards": _status_cards(request)})
+    _panel_cache[shown] = (now, readings, html)
+    return html
 
 
 def _records_ctx(request: HtmxHttpRequest, env: str) -> dict[str, Any]:
@@ -275,7 +321,7 @@ def dashboard(request: HtmxHttpRequest) -> HttpResponse:
         return render(request, "kurrent/dashboard.html#record-results", ctx)
 
     ctx.update(_activity_ctx(request, env))
-    ctx["cards"] = _status_cards(request)
+    ctx["status_panel"] = _status_panel(request)
     ctx["create_form"] = RecordForm(initial={"idempotency_key": new_idempotency_key()})
     ctx["write_blocked"] = web.write_block_reason(env, request.user)
     return render(request, "kurrent/dashboard.html", ctx)
@@ -285,9 +331,10 @@ def dashboard(request: HtmxHttpRequest) -> HttpResponse:
 @require_GET
 def status(request: HtmxHttpRequest) -> HttpResponse:
     """The status panel: polled by the dashboard, or a page of its own without JS."""
-    ctx = {"page": "status", "cards": _status_cards(request)}
+    panel = _status_panel(request)
     if request.htmx:
-        return render(request, "partials/status_panel.html", ctx)
+        return HttpResponse(panel)
+    ctx = {"page": "status", "status_panel": panel}
     return render(request, "kurrent/status.html", ctx)
 
 

@@ -108,11 +108,15 @@ class _RecentCounts:
         self._samples: dict[str, deque[tuple[float, int, int]]] = {}
         self._lock = Lock()
 
-    def take(self, env: str, now: float | None = None) -> Recent:
+    def take(
+        self,
+        env: str,
+        now: float | None = None,
+        totals: dict[str, tuple[int, int]] | None = None,
+    ) -> Recent:
+        """`totals`: metrics.call_totals(), when the caller takes several environments."""
         now = time.monotonic() if now is None else now
-        stats = metrics.operation_stats(env)
-        calls = sum(s.calls for s in stats)
-        errors = sum(s.errors for s in stats)
+        calls, errors = (metrics.call_totals() if totals is None else totals).get(env, (0, 0))
         with self._lock:
             samples = self._samples.setdefault(env, deque())
             samples.append((now, calls, errors))

@@ -2,9 +2,12 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 from django import template
 from django.conf import settings
+from django.urls import get_script_prefix, get_urlconf, reverse
+from django.utils.http import RFC3986_SUBDELIMS
 
 from kurrent import config, formatting, roles, web
 
@@ -127,3 +130,23 @@ def line_diff(change: Any) -> list[tuple[str, str]]:
 @register.filter
 def recent_window(recent: Any) -> str:
     return formatting.window_text(getattr(recent, "window_s", 0))
+
+
+_URL_SLOT = "RECORDID0"
+_record_url_patterns: dict[tuple[str, Any], tuple[str, str]] = {}
+
+
+@register.filter
+def record_url(record_id: Any) -> str:
+    """{% url 'kurrent-record' id %}, without resolving the pattern for every row of a list:
+    the URL is reversed once (per script prefix) and the id put in its place, quoted as
+    reverse() quotes it."""
+    text = str(record_id)
+    if not text or "/" in text:
+        return reverse("kurrent-record", args=[text])  # the same error or answer as {% url %}
+    key = (get_script_prefix(), get_urlconf())
+    parts = _record_url_patterns.get(key)
+    if parts is None:
+        before, _, after = reverse("kurrent-record", args=[_URL_SLOT]).partition(_URL_SLOT)
+        parts = _record_url_patterns[key] = (before, after)
+    return parts[0] + quote(text, safe=RFC3986_SUBDELIMS + "/~:@") + parts[1]

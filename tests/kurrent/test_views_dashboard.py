@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import pytest
+from django.urls import NoReverseMatch, reverse, set_script_prefix
 
+from kurrent.templatetags.kurrent_extras import record_url
 from tests.kurrent.viewtools import HX, SCRIPT, is_fragment, record
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("kdb")]
@@ -145,3 +147,33 @@ class TestDashboard:
         body = client.get(URL).content.decode()
         assert "StreamCreated" in body
         assert 'hx-get="/kurrent-db-demo/activity/new/?after=' in body
+
+
+class TestRecordUrl:
+    """The record_url filter builds what {% url 'kurrent-record' id %} would."""
+
+    @pytest.mark.parametrize(
+        "record_id",
+        ["8b1d1e5e-8a52-4a39-9f37-2f0b7a43c001", "a b", "é&?#%", "x:y@z~!$'()*+,;="],
+    )
+    def test_it_matches_reverse(self, record_id):
+        assert record_url(record_id) == reverse("kurrent-record", args=[record_id])
+
+    def test_it_follows_the_script_prefix(self):
+        set_script_prefix("/pool/")
+        try:
+            assert record_url("abc") == "/pool/kurrent-db-demo/records/abc/"
+            assert record_url("abc") == reverse("kurrent-record", args=["abc"])
+        finally:
+            set_script_prefix("/")
+
+    def test_ids_reverse_refuses_are_refused_alike(self):
+        for bad in ("", "a/b"):
+            with pytest.raises(NoReverseMatch):
+                record_url(bad)
+
+    def test_the_list_links_each_record(self, client, alice):
+        made = record(alice, name="Linked")
+        client.force_login(alice)
+        body = client.get("/kurrent-db-demo/").content.decode()
+        assert f'href="{reverse("kurrent-record", args=[made.id])}"' in body

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from kurrent import metrics, web
+from kurrent import metrics, views, web
 from kurrent.connection import connections
 from kurrent.errors import KurrentError
 from tests.conftest import point_env_at
@@ -141,3 +141,69 @@ class TestSyncStatusCache:
         first = web.sync_status("dev")
         time.sleep(0.15)  # past the 0.1 s interval
         assert web.sync_status("dev") is not first
+
+
+class TestPanelCache:
+    """Polls inside STATUS_PANEL_TTL_S reuse the rendered panel while the readings are the
+    same objects; a new reading (another probe, another lag measure) shows at once."""
+
+    @pytest.fixture(autouse=True)
+    def empty_cache(self):
+        views._panel_cache.clear()
+        yield
+        views._panel_cache.clear()
+
+    def _count_renders(self, monkeypatch):
+        renders = []
+        real = views.render_to_string
+
+        def counting(*args, **kwargs):
+            renders.append(args[0])
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(views, "render_to_string", counting)
+        return renders
+
+    def test_polls_within_the_ttl_reuse_the_panel(self, client, carol, monkeypatch):
+        monkeypatch.setattr(views, "STATUS_PANEL_TTL_S", 3600.0)
+        renders = self._count_renders(monkeypatch)
+        client.force_login(carol)
+        first = client.get(URL, **HX).content
+        second = client.get(URL, **HX).content
+        assert first == second
+        assert renders == ["partials/status_panel.html"]
+
+    def test_a_new_reading_renders_again(self, client, carol, settings, monkeypatch):
+        monkeypatch.setattr(views, "STATUS_PANEL_TTL_S", 3600.0)
+        renders = self._count_renders(monkeypatch)
+        client.force_login(carol)
+        staging = status_card(client.get(URL, **HX).content.decode(), "staging")
+        assert "Not configured" in staging
+        settings.KURRENTDB_TIMEOUT_MS = 500
+        point_env_at(settings, "staging", closed_port_url())
+        staging = status_card(client.get(URL, **HX).content.decode(), "staging")
+        assert 'data-state="down"' in staging
+        assert len(renders) == 2
+
+    def test_the_ttl_expires(self, client, carol, monkeypatch):
+        monkeypatch.setattr(views, "STATUS_PANEL_TTL_S", 0.0)
+        renders = self._count_renders(monkeypatch)
+        client.force_login(carol)
+        client.get(URL, **HX)
+        client.get(URL, **HX)
+        assert len(renders) == 2
+
+    def test_the_dashboard_embeds_the_same_panel(self, client, carol, monkeypatch):
+        monkeypatch.setattr(views, "STATUS_PANEL_TTL_S", 3600.0)
+        client.force_login(carol)
+        panel = client.get(URL, **HX).content.decode()
+        assert panel in client.get("/kurrent-db-demo/").content.decode()
+
+
+class TestCallTotals:
+    def test_they_sum_the_operation_stats(self, alice):
+        record(alice)
+        totals = metrics.call_totals()
+        stats = metrics.operation_stats("dev")
+        assert totals["dev"] == (sum(s.calls for s in stats), sum(s.errors for s in stats))
+        assert totals["dev"][0] >= 1
