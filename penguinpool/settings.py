@@ -95,6 +95,7 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- auth ---------------------------------------------------------------------
+AUTHENTICATION_BACKENDS = ["accounts.backends.CachedModelBackend"]
 # Sessions are read from this process's memory cache and written through to the database, so
 # every process still sees every session (cached_db), without a query per request.
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"

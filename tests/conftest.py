@@ -95,3 +95,13 @@ def carol(db: None) -> Any:
 @pytest.fixture
 def admin_user(db: None) -> Any:
     return _user("admin", ADMIN)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_user_cache() -> Iterator[None]:
+    """Each test's users are new rows whose ids may repeat an earlier test's (rolled back)."""
+    from accounts.backends import forget
+
+    forget()
+    yield
+    forget()
