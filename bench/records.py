@@ -84,7 +84,7 @@ def _setup_django(tmp: Path) -> str:
 
 def _drop_db() -> None:
     spec = os.environ.get("BENCH_DROP_DB")
-    if not spec:
+    if not spec or os.environ.get("BENCH_KEEP_DB"):  # keep it to look at query plans
         return
     import psycopg
     from django.db import connections

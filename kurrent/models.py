@@ -111,7 +111,8 @@ class RecordSearch(models.Model):
 
     class Meta:
         db_table = "kurrent_record_search"  # named in the trigger of migration 0005
-        indexes = [models.Index(fields=["env", "is_public", "owner_id"], name="kurrent_search_vis")]
+        # No b-tree on the visibility columns: PostgreSQL combined it with the GIN index
+        # and read 160,000 entries for a rare word (4 ms without it, 18 ms with).
 
     def __str__(self) -> str:
         return str(self.record_id)

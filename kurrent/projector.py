@@ -57,6 +57,7 @@ from kurrent.events import (
 from kurrent.models import (
     Activity,
     ProjectionCheckpoint,
+    RecordSearch,
     RecordTag,
     StreamRecord,
     UserDataEntry,
@@ -803,7 +804,8 @@ def refresh_statistics() -> None:
     catch-up): without it PostgreSQL planned searches over 100,000 fresh rows as if the
     table were empty and took 430 ms instead of tens. VACUUM too when allowed (outside
     a transaction), to drop the dead rows a rebuild leaves."""
-    tables = [m._meta.db_table for m in (StreamRecord, RecordTag, UserDataEntry, Activity)]
+    models = (StreamRecord, RecordSearch, RecordTag, UserDataEntry, Activity)
+    tables = [m._meta.db_table for m in models]
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             verb = "ANALYZE" if connection.in_atomic_block else "VACUUM ANALYZE"
