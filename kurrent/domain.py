@@ -252,7 +252,7 @@ def clean_object(field_name: str, value: Any, *, max_bytes: int) -> dict:
         raise ValidationError(field_name, "must not contain NUL characters (\\u0000)")
     try:
         encoded = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, RecursionError) as exc:
         raise ValidationError(field_name, f"cannot be stored as JSON ({_short(exc)})") from None
     size = len(encoded.encode())
     if size > max_bytes:

@@ -254,7 +254,7 @@ def _meta_json(actor: Any) -> bytes:
 def _parse_meta(raw: bytes) -> EventMeta:
     try:
         meta = json.loads(raw) if raw else {}
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return EventMeta()
     if not isinstance(meta, dict):
         return EventMeta()

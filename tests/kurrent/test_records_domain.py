@@ -186,6 +186,13 @@ def test_input_checks_name_the_field():
     with pytest.raises(ValidationError) as info:
         domain.clean_object("value", "x" * 10, max_bytes=5)
     assert info.value.field == "value"
+    deep: dict = {}
+    for _ in range(5000):
+        deep = {"x": deep}
+    for value in (deep, "[" * 5000 + "]" * 5000):
+        with pytest.raises(ValidationError) as info:
+            domain.clean_object("data", value, max_bytes=10**9)
+        assert info.value.field == "data"
     with pytest.raises(ValidationError) as info:
         domain.clean_version("expected_version", "three")
     assert info.value.field == "expected_version"
