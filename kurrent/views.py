@@ -26,8 +26,9 @@ from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
-from django.urls import reverse
+from django.urls import get_script_prefix, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 from django_htmx.middleware import HtmxDetails
@@ -268,9 +269,7 @@ def _status_panel(request: HtmxHttpRequest) -> str:
     return html
 
 
-def _records_ctx(request: HtmxHttpRequest, env: str) -> dict[str, Any]:
-    query = RecordQueryForm(request.GET)
-    values = query.values()
+def _records_ctx(request: HtmxHttpRequest, env: str, values: dict[str, Any]) -> dict[str, Any]:
     tags = [values["tag"]] if values["tag"] else []
     owner = values["owner"] or None
     if values["q"]:
@@ -293,7 +292,8 @@ def _records_ctx(request: HtmxHttpRequest, env: str) -> dict[str, Any]:
             env=env,
         )
     return {
-        "query": query,
+        "request": request,
+        "user": request.user,
         "values": values,
         "results": page,
         "filtered": bool(values["q"] or values["tag"] or values["owner"]),
@@ -301,8 +301,26 @@ def _records_ctx(request: HtmxHttpRequest, env: str) -> dict[str, Any]:
         "next_qs": _query_string(values, page=page.page + 1),
         "first_qs": _query_string(values, page=1),
         "last_qs": _query_string(values, page=page.num_pages),
-        "page_sizes": RecordQueryForm.base_fields["size"].choices,
     }
+
+
+def _viewer_key(request: HtmxHttpRequest, env: str) -> tuple[Any, ...]:
+    """Whose fragment this is: what a cached fragment of the read model depends on besides
+    the read model itself (a private record is only ever served to its own viewer)."""
+    user = request.user
+    return (env, user.pk, roles.role_name(user), roles.can_write(user), get_script_prefix())
+
+
+def _record_results(
+    request: HtmxHttpRequest, env: str, values: dict[str, Any], generation: tuple[Any, ...]
+) -> str:
+    """The record list (partials/record_results.html), the same for the page and htmx."""
+    key = ("records", *_viewer_key(request, env), request.GET.urlencode())
+    html = web.fragments.get(key, generation)
+    if html is None:
+        html = render_to_string("partials/record_results.html", _records_ctx(request, env, values))
+        web.fragments.put(key, generation, html)
+    return web.fill_ago(html)
 
 
 def _activity_ctx(request: HtmxHttpRequest, env: str) -> dict[str, Any]:
@@ -310,20 +328,41 @@ def _activity_ctx(request: HtmxHttpRequest, env: str) -> dict[str, Any]:
     return {"activity": items, "activity_cursor": items[0].position if items else 0}
 
 
+def _activity_feed(request: HtmxHttpRequest, env: str, generation: tuple[Any, ...]) -> str:
+    """The activity feed (partials/activity_feed.html) of the dashboard."""
+    key = ("activity", *_viewer_key(request, env), settings.KURRENTDB_SYNC_INTERVAL_MS)
+    html = web.fragments.get(key, generation)
+    if html is None:
+        ctx = {**_activity_ctx(request, env), "ago_slots": True}
+        html = render_to_string("partials/activity_feed.html", ctx)
+        web.fragments.put(key, generation, html)
+    return web.fill_ago(html)
+
+
 @login_required
 @require_GET
 def dashboard(request: HtmxHttpRequest) -> HttpResponse:
+    """The dashboard. Its two read-model fragments are rendered once per viewer, query and
+    state of the read model (web.fragments); the forms (idempotency key, CSRF) never are."""
     env = web.current_env(request)
-    ctx: dict[str, Any] = {"page": "dashboard", "env": env}
-    ctx.update(_records_ctx(request, env))
+    values = RecordQueryForm(request.GET).values()
+    generation = web.read_model_generation(env)
+    results = mark_safe(_record_results(request, env, values, generation))  # noqa: S308 (our render)
     if request.htmx:
         # The search box, filters and pager swap the results only.
-        return render(request, "kurrent/dashboard.html#record-results", ctx)
+        return HttpResponse(results)
 
-    ctx.update(_activity_ctx(request, env))
-    ctx["status_panel"] = _status_panel(request)
-    ctx["create_form"] = RecordForm(initial={"idempotency_key": new_idempotency_key()})
-    ctx["write_blocked"] = web.write_block_reason(env, request.user)
+    ctx: dict[str, Any] = {
+        "page": "dashboard",
+        "env": env,
+        "values": values,
+        "page_sizes": RecordQueryForm.base_fields["size"].choices,
+        "record_results": results,
+        "activity_feed": mark_safe(_activity_feed(request, env, generation)),  # noqa: S308
+        "status_panel": _status_panel(request),
+        "create_form": RecordForm(initial={"idempotency_key": new_idempotency_key()}),
+        "write_blocked": web.write_block_reason(env, request.user),
+    }
     return render(request, "kurrent/dashboard.html", ctx)
 
 

@@ -8,16 +8,20 @@ health the status panel shows. No KurrentDB calls of its own beyond
 
 from __future__ import annotations
 
+import re
 import time
 from collections import deque
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from threading import Lock
 from typing import Any
 
+from django.db import connection
 from django.http import HttpRequest
 
-from kurrent import config, metrics, projector, roles
+from kurrent import config, formatting, metrics, projector, roles
 from kurrent.connection import connections
+from kurrent.models import Activity, ProjectionCheckpoint
 
 SESSION_ENV_KEY = "kurrent_env"
 WRITABLE_STATES = ("connected", "degraded")
@@ -148,3 +152,85 @@ def activity_for(user: Any, env: str, *, limit: int = 20) -> list[Any]:
 def activity_count_after(user: Any, env: str, after: int) -> int:
     """How many visible events arrived after position `after` (capped)."""
     return len(projector.recent_events(env, limit=NEW_EVENTS_CAP, after_position=after, actor=user))
+
+
+# --- rendered fragments of the read model ------------------------------------------------
+
+FRAGMENT_TTL_S = 5.0  # bounds what the generation cannot see (a user renamed, say)
+FRAGMENT_MAX = 512  # entries per process; the oldest half goes when it is full
+
+
+def read_model_generation(env: str) -> tuple[Any, ...]:
+    """What changes whenever the read model of `env` changes, in one cheap query.
+
+    The checkpoint moves with every batch the projector applies, but the writer's
+    shortcut (projector.apply_written) leaves it alone and adds an Activity row at
+    the new event's position instead, so the newest Activity row counts too. Its
+    object id tells apart rows a rolled-back transaction left at the same position."""
+    checkpoint = connection.ops.quote_name(ProjectionCheckpoint._meta.db_table)
+    activity = connection.ops.quote_name(Activity._meta.db_table)
+    newest = f"FROM {activity} WHERE env = %s ORDER BY position DESC LIMIT 1"
+    sql = (
+        f"SELECT (SELECT position FROM {checkpoint} WHERE env = %s),"  # noqa: S608 (table names)
+        f" (SELECT position {newest}), (SELECT object_id {newest})"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [env, env, env])
+        return tuple(cursor.fetchone())
+
+
+class FragmentCache:
+    """Rendered HTML per process, reused while its key and generation are unchanged.
+
+    The key names everything the fragment shows besides the read model (environment,
+    user and role, query string, ...); the generation (read_model_generation) names
+    the read model's state. Relative times are left as slots (fill_ago), so a reused
+    fragment still says how long ago things happened as of this request."""
+
+    def __init__(self, ttl_s: float = FRAGMENT_TTL_S, max_entries: int = FRAGMENT_MAX) -> None:
+        self.ttl_s = ttl_s
+        self.max_entries = max_entries
+        self._entries: dict[tuple[Any, ...], tuple[float, tuple[Any, ...], str]] = {}
+        self._lock = Lock()
+
+    def get(self, key: tuple[Any, ...], generation: tuple[Any, ...]) -> str | None:
+        found = self._entries.get(key)
+        if found is None or found[1] != generation or time.monotonic() - found[0] >= self.ttl_s:
+            return None
+        return found[2]
+
+    def put(self, key: tuple[Any, ...], generation: tuple[Any, ...], html: str) -> None:
+        with self._lock:
+            if len(self._entries) >= self.max_entries:
+                for old in list(self._entries)[: self.max_entries // 2]:
+                    del self._entries[old]
+            self._entries.pop(key, None)
+            self._entries[key] = (time.monotonic(), generation, html)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+fragments = FragmentCache()
+
+# {{ moment|date:"U.u" }} inside this comment: a slot for formatting.ago(moment). HTML-escaped
+# text can never contain "<!--", so nothing a user wrote can fill or forge a slot.
+_AGO_SLOT = re.compile(r"<!--ago:(-?\d*)\.?(\d*)-->")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def fill_ago(html: str, now: datetime | None = None) -> str:
+    """Put "42 s ago" (as of `now`) into every ago slot of a rendered fragment."""
+    if "<!--ago:" not in html:
+        return html
+    now = now or datetime.now(UTC)
+
+    def text(match: re.Match[str]) -> str:
+        seconds, micros = match.groups()
+        if not seconds:
+            return formatting.ago(None, now)
+        moment = _EPOCH + timedelta(seconds=int(seconds), microseconds=int(micros or 0))
+        return formatting.ago(moment, now)
+
+    return _AGO_SLOT.sub(text, html)
