@@ -96,6 +96,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- auth ---------------------------------------------------------------------
 AUTHENTICATION_BACKENDS = ["accounts.backends.CachedModelBackend"]
+if _UNDER_PYTEST:
+    # Test users sign in hundreds of times; a slow hash there only costs time.
+    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Sessions are read from this process's memory cache and written through to the database, so
 # every process still sees every session (cached_db), without a query per request.
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"

@@ -17,12 +17,6 @@ from kurrent.connection import connections
 from tests.conftest import point_env_at
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers", "readmodel: read-model, projector and search tests (also run on PostgreSQL)"
-    )
-
-
 @pytest.fixture
 def kdb(settings: Any) -> Iterator[Any]:
     from kurrent.embedded import EmbeddedNode
