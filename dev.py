@@ -136,7 +136,7 @@ def test(extra: list[str]) -> int:
     _say("running the read-model, projector and search tests on PostgreSQL")
     env["DATABASE_URL"] = POSTGRES_URL
     return subprocess.run(
-        [str(PY), "-m", "pytest", "-m", POSTGRES_TESTS, "-p", "no:randomly"], cwd=ROOT, env=env
+        [str(PY), "-m", "pytest", "-m", POSTGRES_TESTS], cwd=ROOT, env=env
     ).returncode
 
 

@@ -26,22 +26,18 @@ def _groups(user: Any) -> set[str]:
     return cached
 
 
+def can_read(user: Any) -> bool:
+    """Any active signed-in user reads public data and their own."""
+    return bool(getattr(user, "is_authenticated", False) and user.is_active)
+
+
 def is_admin(user: Any) -> bool:
-    if not getattr(user, "is_authenticated", False) or not user.is_active:
-        return False
-    return bool(user.is_superuser) or ADMIN in _groups(user)
+    return can_read(user) and (bool(user.is_superuser) or ADMIN in _groups(user))
 
 
 def can_write(user: Any) -> bool:
     """May create records and change their own."""
-    return is_admin(user) or (
-        getattr(user, "is_authenticated", False) and user.is_active and EDITOR in _groups(user)
-    )
-
-
-def can_read(user: Any) -> bool:
-    """Any active signed-in user reads public data and their own."""
-    return bool(getattr(user, "is_authenticated", False) and user.is_active)
+    return is_admin(user) or (can_read(user) and EDITOR in _groups(user))
 
 
 def role_name(user: Any) -> str:
