@@ -71,6 +71,17 @@ class StorageFailure(StoreError):
     """SQLite refused the commit (disk full, I/O error); nothing of the batch was written."""
 
 
+def _write_error(error: Exception) -> StoreError:
+    """What a failed write reports: a StoreError as it is, anything else logged and wrapped.
+
+    Call it inside the `except` block, so that the log carries the traceback.
+    """
+    if isinstance(error, StoreError):
+        return error
+    log.exception("unexpected error in a write; it was rolled back")
+    return StorageFailure(f"internal error: {error}")
+
+
 class _RecentIds:
     """The ids of at least the last `size` writes: two dict generations, no per-item eviction."""
 
@@ -251,10 +262,7 @@ class Store:
                         conn.executemany(INSERT, child.records)
                 except Exception as error:
                     conn.execute("ROLLBACK TO op")
-                    if not isinstance(error, StoreError):
-                        log.exception("unexpected error in a write; it was rolled back")
-                        error = StorageFailure(f"internal error: {error}")
-                    op.error = error
+                    op.error = _write_error(error)
                     op.result = None
                 else:
                     txn.merge(child)
@@ -284,10 +292,7 @@ class Store:
                     conn.executemany(INSERT, txn.records)
             except Exception as error:
                 conn.execute("ROLLBACK")
-                if not isinstance(error, StoreError):
-                    log.exception("unexpected error in a write; it was rolled back")
-                    error = StorageFailure(f"internal error: {error}")
-                op.error, op.result, op.done = error, None, True
+                op.error, op.result, op.done = _write_error(error), None, True
                 return
             conn.execute("COMMIT")
         except sqlite3.Error as error:

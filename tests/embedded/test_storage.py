@@ -7,8 +7,14 @@ import uuid
 
 import pytest
 
-from kurrent.embedded.records import ANY, NO_STREAM, ProposedEvent, WrongExpectedVersion
-from kurrent.embedded.storage import Store
+from kurrent.embedded.records import (
+    ANY,
+    NO_STREAM,
+    ProposedEvent,
+    StreamNotFound,
+    WrongExpectedVersion,
+)
+from kurrent.embedded.storage import StorageFailure, Store, _Op
 
 
 def proposed(count: int) -> list[ProposedEvent]:
@@ -59,6 +65,34 @@ def test_a_multi_stream_append_is_all_or_nothing(tmp_path):
         store.append_many([("b", NO_STREAM, proposed(2)), ("a", NO_STREAM, proposed(1))])
     assert store.last_position == 1
     assert store.stream_last_revision("b") == -1
+    store.close()
+
+
+def _append_then_fail(txn):
+    txn.append("broken", NO_STREAM, proposed(1))
+    raise ValueError("boom")
+
+
+@pytest.mark.parametrize("alone", [True, False], ids=["alone", "in-a-batch"])
+def test_an_unexpected_error_in_a_write_is_logged_wrapped_and_rolled_back(tmp_path, caplog, alone):
+    store = Store(tmp_path / "s.sqlite3")
+    failing = _Op(_append_then_fail)
+    other = _Op(lambda txn: txn.append("fine", NO_STREAM, proposed(1)))
+    with store._commit_lock:
+        store._run_batch([failing] if alone else [failing, other])
+    assert isinstance(failing.error, StorageFailure)
+    assert str(failing.error) == "internal error: boom"
+    assert failing.done and failing.result is None
+    logged = [r for r in caplog.records if "unexpected error in a write" in r.getMessage()]
+    assert len(logged) == 1 and logged[0].exc_info is not None
+    with pytest.raises(StreamNotFound):
+        store.stream_view("broken")
+    if alone:
+        assert store.last_position == 0
+    else:
+        assert other.error is None and other.done
+        assert store.last_position == 1
+        assert [r.stream for r in store.read_all(None, False)] == ["fine"]
     store.close()
 
 
