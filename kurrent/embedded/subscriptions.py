@@ -8,7 +8,8 @@ committed during the catch-up are neither lost nor repeated.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
+from itertools import chain
 from typing import TYPE_CHECKING
 
 from kurrentdbclient.protos.v1 import streams_pb2
@@ -63,36 +64,43 @@ def all_subscription(
     if which == "end":
         yield caught_up_response(position=cursor if cursor > 0 else None)
     else:
-        counted = 0
         start = cursor
         head = store.last_position
-        for record in store.read_all(cursor + 1, False, upto=head):
-            cursor = record.position
-            if record_filter is None or record_filter(record):
-                response = servicer.response(record, resolve)
-                if response is not None:
-                    yield response
-            if interval:
-                counted += 1
-                if counted >= interval:
-                    counted = 0
-                    yield checkpoint_response(cursor)
+        stored = store.read_all(cursor + 1, False, upto=head)
+        last = yield from _deliver(
+            stored, record_filter, lambda record: servicer.response(record, resolve), interval
+        )
+        if last is not None:
+            cursor = last
         if interval and head > 0:
             yield checkpoint_response(cursor)
         scanned = cursor != start or start > 0
         yield caught_up_response(position=cursor if scanned else None)
+    live = chain.from_iterable(_live(servicer, cursor, context))
+    yield from _deliver(
+        live, record_filter, lambda record: servicer.live_response(record, resolve), interval
+    )
+
+
+def _deliver(
+    records: Iterable, record_filter: RecordFilter | None, respond: Callable, interval: int
+) -> Generator[ReadResp, None, int | None]:
+    """The responses to the records that pass the filter, and a checkpoint after every
+    `interval` records considered (0: none); returns the position of the last record."""
+    position = None
     counted = 0
-    for records in _live(servicer, cursor, context):
-        for record in records:
-            if record_filter is None or record_filter(record):
-                response = servicer.live_response(record, resolve)
-                if response is not None:
-                    yield response
-            if interval:
-                counted += 1
-                if counted >= interval:
-                    counted = 0
-                    yield checkpoint_response(record.position)
+    for record in records:
+        position = record.position
+        if record_filter is None or record_filter(record):
+            response = respond(record)
+            if response is not None:
+                yield response
+        if interval:
+            counted += 1
+            if counted >= interval:
+                counted = 0
+                yield checkpoint_response(position)
+    return position
 
 
 def stream_subscription(
