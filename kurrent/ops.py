@@ -209,6 +209,17 @@ def health(request: HttpRequest) -> HttpResponse:
 # --- /metrics --------------------------------------------------------------------------------
 
 
+# Projector lag fields, each exported as the gauge kurrent_projector_<field>.
+LAG_GAUGES = {
+    "checkpoint_position": "Commit position in $all of the last event the read model applied.",
+    "head_position": "Commit position in $all of the newest event of our streams.",
+    "events_behind": "Events of our streams not applied to the read model yet (capped at 1000).",
+    "seconds_behind": "Age of the oldest event not applied yet; 0 when caught up.",
+    "events_applied": "Events applied since the read model was last rebuilt.",
+    "skipped_events": "Events of our streams the projector did not understand and skipped.",
+}
+
+
 class SnapshotCollector(Collector):
     """Connection state and projector lag from the snapshot, as gauges (no I/O)."""
 
@@ -228,36 +239,8 @@ class SnapshotCollector(Collector):
             "kurrent_health_age_seconds", "Age of the health reading served.", labels=["env"]
         )
         lag_gauges = {
-            "checkpoint_position": GaugeMetricFamily(
-                "kurrent_projector_checkpoint_position",
-                "Commit position in $all of the last event the read model applied.",
-                labels=["env"],
-            ),
-            "head_position": GaugeMetricFamily(
-                "kurrent_projector_head_position",
-                "Commit position in $all of the newest event of our streams.",
-                labels=["env"],
-            ),
-            "events_behind": GaugeMetricFamily(
-                "kurrent_projector_events_behind",
-                "Events of our streams not applied to the read model yet (capped at 1000).",
-                labels=["env"],
-            ),
-            "seconds_behind": GaugeMetricFamily(
-                "kurrent_projector_seconds_behind",
-                "Age of the oldest event not applied yet; 0 when caught up.",
-                labels=["env"],
-            ),
-            "events_applied": GaugeMetricFamily(
-                "kurrent_projector_events_applied",
-                "Events applied since the read model was last rebuilt.",
-                labels=["env"],
-            ),
-            "skipped_events": GaugeMetricFamily(
-                "kurrent_projector_skipped_events",
-                "Events of our streams the projector did not understand and skipped.",
-                labels=["env"],
-            ),
+            field: GaugeMetricFamily(f"kurrent_projector_{field}", help_text, labels=["env"])
+            for field, help_text in LAG_GAUGES.items()
         }
         now = time.monotonic()
         for env, snap in data.items():

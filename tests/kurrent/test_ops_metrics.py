@@ -117,6 +117,7 @@ class TestContent:
         assert value(found, "kurrent_projector_events_behind", env="dev") == 1.0
         assert value(found, "kurrent_projector_seconds_behind", env="dev") >= 0
         assert value(found, "kurrent_projector_skipped_events", env="dev") == 0.0
+        assert value(found, "kurrent_projector_events_applied", env="dev") is not None
 
     def test_a_down_environment(self, kdb, settings, scrape):
         point_env_at(settings, "dev", closed_port_url())
