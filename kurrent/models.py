@@ -15,17 +15,19 @@ from django.db import models
 from django.db.models import Q
 
 
-class StreamRecordQuerySet(models.QuerySet):
-    def for_env(self, env: str) -> StreamRecordQuerySet:
-        return self.filter(env=env)
-
-    def live(self) -> StreamRecordQuerySet:
+class ReadModelQuerySet(models.QuerySet):
+    def live(self) -> ReadModelQuerySet:
         """Not deleted: what lists and searches show.
 
         Written as `deleted IN (false)`: Django renders `deleted=False` as `NOT deleted`,
         which SQLite cannot match to the (env, deleted, updated_at) index, so a list
         page sorted all rows instead of walking the index (30 ms -> 1 ms at 100,000)."""
         return self.filter(deleted__in=[False])
+
+
+class StreamRecordQuerySet(ReadModelQuerySet):
+    def for_env(self, env: str) -> StreamRecordQuerySet:
+        return self.filter(env=env)
 
     def visible_to(self, user, *, admin: bool) -> StreamRecordQuerySet:
         """Public records and the user's own; everything for an admin."""
@@ -134,16 +136,6 @@ class RecordTag(models.Model):
         return self.tag
 
 
-class UserDataEntryQuerySet(models.QuerySet):
-    def live(self) -> UserDataEntryQuerySet:
-        return self.filter(deleted__in=[False])  # see StreamRecordQuerySet.live
-
-    def visible_to(self, user, *, admin: bool) -> UserDataEntryQuerySet:
-        if admin:
-            return self
-        return self.filter(Q(is_public=True) | Q(owner_id=user.pk))
-
-
 class UserDataEntry(models.Model):
     env = models.CharField(max_length=20)
     entry_id = models.UUIDField()
@@ -170,9 +162,10 @@ class UserDataEntry(models.Model):
     # Lower-cased category, tags and text values, for the public directory's filter.
     search_text = models.TextField(blank=True, default="")
 
-    objects = UserDataEntryQuerySet.as_manager()
+    objects = ReadModelQuerySet.as_manager()
 
     class Meta:
+        verbose_name_plural = "user data entries"
         constraints = [
             models.UniqueConstraint(fields=["env", "entry_id"], name="kurrent_entry_env_id"),
         ]
@@ -222,6 +215,7 @@ class Activity(models.Model):
     recorded_at = models.DateTimeField()
 
     class Meta:
+        verbose_name_plural = "activities"
         constraints = [
             models.UniqueConstraint(fields=["env", "position"], name="kurrent_activity_position"),
         ]
