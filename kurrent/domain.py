@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from kurrent.errors import ValidationError
 from kurrent.events import (
@@ -173,10 +173,19 @@ def decode_all(recorded: Iterable[Any]) -> list[Envelope]:
     return [decode(e) for e in recorded if not e.type.startswith("$")]
 
 
-def fold_all(envelopes: Iterable[Envelope], *, env_name: str = "dev") -> Record | None:
-    state: Record | None = None
+State = TypeVar("State", Record, Entry)
+
+
+def fold_all(
+    envelopes: Iterable[Envelope],
+    *,
+    env_name: str = "dev",
+    fold: Callable[..., State | None] = fold_record,  # type: ignore[assignment]
+) -> State | None:
+    """A stream's state after all of `envelopes` (fold_record's or, given, fold_entry's)."""
+    state: State | None = None
     for envelope in envelopes:
-        state = fold_record(state, envelope, env_name=env_name)
+        state = fold(state, envelope, env_name=env_name)
     return state
 
 

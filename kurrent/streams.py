@@ -16,8 +16,9 @@ from __future__ import annotations
 import logging
 import math
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -35,8 +36,10 @@ from kurrent.connection import connections
 from kurrent.domain import (
     MAX_METADATA_BYTES,
     MAX_TAGS,
+    Entry,
     HistoryEntry,
     Record,
+    State,
     clean_bool,
     clean_key,
     clean_name,
@@ -197,6 +200,70 @@ def project_write(
     return state
 
 
+def parse_uuid(value: Any, missing: str) -> str:
+    """`value` as a canonical UUID; anything else names nothing: NotFound(missing)."""
+    try:
+        return str(uuid.UUID(str(value)))
+    except ValueError:
+        raise NotFound(missing) from None
+
+
+Row = TypeVar("Row")
+
+
+def row_or_catch_up(
+    fetch: Callable[[str, str], Row | None], env: str, object_id: str, min_version: int = 0
+) -> Row | None:
+    """The read-model row `fetch(env, object_id)`; if it is missing or older than
+    `min_version`, catch up first."""
+    row = fetch(env, object_id)
+    if row is None or row.version < min_version:  # type: ignore[attr-defined]
+        try:
+            projector.catch_up(env)
+        except KurrentError:
+            return row
+        row = fetch(env, object_id)
+    return row
+
+
+def may_read(actor: Any, item: Record | Entry) -> bool:
+    return item.is_public or item.owner_id == actor.pk or is_admin(actor)
+
+
+def may_change(actor: Any, item: Record | Entry) -> bool:
+    return item.owner_id == actor.pk or is_admin(actor)
+
+
+def max_data_bytes() -> int:
+    return settings.KURRENT_RECORD_MAX_DATA_BYTES
+
+
+def current_from_stream(
+    env: str, stream: str, fold: Callable[..., State | None] = fold_record
+) -> State | None:
+    """The state folded from the stream itself (the truth when the read model lags);
+    None if the stream never existed or was erased."""
+    try:
+        return fold_all(decode_all(read_stream(env, stream)), env_name=env, fold=fold)
+    except NotFound:
+        return None
+
+
+def fold_written(
+    fold: Callable[..., State | None],
+    state: State | None,
+    stream: str,
+    new_event: NewEvent,
+    env: str,
+) -> State:
+    """Fold our own event locally, as the projector will (used when the read model lags)."""
+    revision = state.version + 1 if state else 0
+    envelope = decode_new(new_event, stream=stream, revision=revision, position=0)
+    result = fold(state, envelope, env_name=env)
+    assert result is not None
+    return result
+
+
 def user_id_by_name(username: str | None) -> int | None:
     if not username:
         return None
@@ -208,50 +275,15 @@ def user_id_by_name(username: str | None) -> int | None:
 
 
 def _record_uuid(record_id: Any) -> str:
-    try:
-        return str(uuid.UUID(str(record_id)))
-    except ValueError:
-        raise NotFound("There is no such record.") from None
+    return parse_uuid(record_id, "There is no such record.")
 
 
 def _row(env: str, record_id: str) -> StreamRecord | None:
     return prepared.fetch_one(StreamRecord, {"env": env, "record_id": record_id})
 
 
-def _row_or_catch_up(env: str, record_id: str, min_version: int = 0) -> StreamRecord | None:
-    """The read-model row; if it is missing or older than `min_version`, catch up first."""
-    row = _row(env, record_id)
-    if row is None or row.version < min_version:
-        try:
-            projector.catch_up(env)
-        except KurrentError:
-            return row
-        row = _row(env, record_id)
-    return row
-
-
-def _may_read(actor: Any, record: Record) -> bool:
-    return record.is_public or record.owner_id == actor.pk or is_admin(actor)
-
-
-def _may_change(actor: Any, record: Record) -> bool:
-    return record.owner_id == actor.pk or is_admin(actor)
-
-
-def _max_data_bytes() -> int:
-    return settings.KURRENT_RECORD_MAX_DATA_BYTES
-
-
-def _fold_stream(env: str, record_id: str) -> list[Any]:
-    """The decoded events of a record's stream (oldest first)."""
-    return decode_all(read_stream(env, record_stream(record_id)))
-
-
 def _current_from_stream(env: str, record_id: str) -> Record | None:
-    try:
-        return fold_all(_fold_stream(env, record_id), env_name=env)
-    except NotFound:
-        return None
+    return current_from_stream(env, record_stream(record_id))
 
 
 def _after_write(
@@ -263,7 +295,7 @@ def _after_write(
     state = project_write(env, new_event, stream=stream, before=before, position=position)
     if state is not None:
         return state
-    expected = _state_after(before, stream, new_event, env)
+    expected = fold_written(fold_record, before, stream, new_event, env)
     row = _row(env, record_id)
     if row is not None and row.version >= expected.version:
         return projector.record_from_row(row)
@@ -294,7 +326,7 @@ def create_record(
     event = StreamCreated(
         record_id="",
         name=clean_name(name),
-        data=clean_object("data", data, max_bytes=_max_data_bytes()),
+        data=clean_object("data", data, max_bytes=max_data_bytes()),
         tags=list(clean_tags(tags)),
         owner_id=actor.pk,
         owner=actor.username,
@@ -317,15 +349,6 @@ def create_record(
             current.version if current else None,
         ) from None
     return _after_write(env, record_id, new_event, position, None)
-
-
-def _state_after(state: Record | None, stream: str, new_event: NewEvent, env: str) -> Record:
-    """Fold our own event locally, as the projector will (used when the read model lags)."""
-    revision = state.version + 1 if state else 0
-    envelope = decode_new(new_event, stream=stream, revision=revision, position=0)
-    result = fold_record(state, envelope, env_name=env)
-    assert result is not None
-    return result
 
 
 def update_record(
@@ -355,7 +378,7 @@ def update_record(
     if name is not None:
         wanted["name"] = clean_name(name)
     if data is not None:
-        wanted["data"] = clean_object("data", data, max_bytes=_max_data_bytes())
+        wanted["data"] = clean_object("data", data, max_bytes=max_data_bytes())
     if tags is not None:
         wanted["tags"] = clean_tags(tags)
     if is_public is not None:
@@ -364,14 +387,14 @@ def update_record(
         wanted["metadata"] = clean_object("metadata", metadata, max_bytes=MAX_METADATA_BYTES)
     key = clean_key(idempotency_key)
 
-    row = _row_or_catch_up(env, record_id, expected)
+    row = row_or_catch_up(_row, env, record_id, expected)
     if row is None:
         raise NotFound("There is no such record.")
     state = projector.record_from_row(row)
     if state.version < expected:
         # The read model is behind (it could not catch up): the stream is the truth.
         state = _current_from_stream(env, record_id) or state
-    if not _may_change(actor, state):
+    if not may_change(actor, state):
         raise Forbidden("Only the owner or an admin may change this record.")
     if state.deleted:
         raise NotFound("This record was deleted.")
@@ -425,11 +448,11 @@ def delete_record(
         None if expected_version is None else clean_version("expected_version", expected_version)
     )
     key = clean_key(idempotency_key)
-    row = _row_or_catch_up(env, record_id, expected or 0)
+    row = row_or_catch_up(_row, env, record_id, expected or 0)
     if row is None:
         raise NotFound("There is no such record.")
     state = projector.record_from_row(row)
-    if not _may_change(actor, state):
+    if not may_change(actor, state):
         raise Forbidden("Only the owner or an admin may delete this record.")
     stream = record_stream(record_id)
     if state.deleted:
@@ -459,11 +482,11 @@ def get_record(actor: Any, record_id: str, env: str | None = None) -> Record:
     require_reader(actor)
     env = env_name(env)
     record_id = _record_uuid(record_id)
-    row = _row_or_catch_up(env, record_id)
+    row = row_or_catch_up(_row, env, record_id)
     if row is None or row.deleted:
         raise NotFound("There is no such record.")
     record = projector.record_from_row(row)
-    if not _may_read(actor, record):
+    if not may_read(actor, record):
         raise Forbidden("This record is private.")
     return record
 
@@ -543,11 +566,11 @@ def record_history(actor: Any, record_id: str, env: str | None = None) -> list[H
 
 
 def _readable_stream(actor: Any, env: str, record_id: str) -> list[Any]:
-    envelopes = _fold_stream(env, record_id)
+    envelopes = decode_all(read_stream(env, record_stream(record_id)))
     current = fold_all(envelopes, env_name=env)
     if current is None:
         raise NotFound("There is no such record.")
-    if not _may_read(actor, current):
+    if not may_read(actor, current):
         raise Forbidden("This record is private.")
     return envelopes
 

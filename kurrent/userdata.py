@@ -18,17 +18,11 @@ read-model rows.
 from __future__ import annotations
 
 import logging
-import uuid
 from typing import Any
 
-from django.conf import settings
 from django.db.models import Q
 from kurrentdbclient import StreamState
-from kurrentdbclient.exceptions import (
-    NotFoundError,
-    StreamIsDeletedError,
-    WrongCurrentVersionError,
-)
+from kurrentdbclient.exceptions import StreamIsDeletedError, WrongCurrentVersionError
 
 from kurrent import prepared, projector
 from kurrent.connection import connections
@@ -43,17 +37,15 @@ from kurrent.domain import (
     clean_object,
     clean_tags,
     clean_version,
-    decode_all,
     fold_entry,
 )
-from kurrent.errors import Conflict, Forbidden, KurrentError, NotFound, ValidationError
+from kurrent.errors import Conflict, Forbidden, NotFound, ValidationError
 from kurrent.events import (
     STREAM_PREFIXES,
     UserDataDeleted,
     UserDataStored,
     UserDataUpdated,
     UserErased,
-    decode_new,
     encode,
     erasure_stream,
     event_id,
@@ -69,12 +61,19 @@ from kurrent.streams import (
     append,
     catch_up_quietly,
     clamp_page,
+    current_from_stream,
     env_name,
+    fold_written,
     make_page,
+    max_data_bytes,
+    may_change,
+    may_read,
     page_numbers,
+    parse_uuid,
     project_write,
     require_reader,
     require_writer,
+    row_or_catch_up,
 )
 
 log = logging.getLogger("kurrent.userdata")
@@ -94,47 +93,12 @@ __all__ = [
 MAX_QUERY = 200
 
 
-def _max_bytes() -> int:
-    return settings.KURRENT_RECORD_MAX_DATA_BYTES
-
-
 def _entry_uuid(entry_id: Any) -> str:
-    try:
-        return str(uuid.UUID(str(entry_id)))
-    except ValueError:
-        raise NotFound("There is no such entry.") from None
+    return parse_uuid(entry_id, "There is no such entry.")
 
 
 def _row(env: str, entry_id: str) -> UserDataEntry | None:
     return prepared.fetch_one(UserDataEntry, {"env": env, "entry_id": entry_id})
-
-
-def _row_or_catch_up(env: str, entry_id: str, min_version: int = 0) -> UserDataEntry | None:
-    row = _row(env, entry_id)
-    if row is None or row.version < min_version:
-        try:
-            projector.catch_up(env)
-        except KurrentError:
-            return row
-        row = _row(env, entry_id)
-    return row
-
-
-def _may_read(actor: Any, entry: Entry) -> bool:
-    return entry.is_public or entry.owner_id == actor.pk or is_admin(actor)
-
-
-def _may_change(actor: Any, entry: Entry) -> bool:
-    return entry.owner_id == actor.pk or is_admin(actor)
-
-
-def _local_fold(state: Entry | None, stream: str, new_event: Any, env: str) -> Entry:
-    """Fold our own event locally, as the projector will (used when the read model lags)."""
-    revision = state.version + 1 if state else 0
-    envelope = decode_new(new_event, stream=stream, revision=revision, position=0)
-    result = fold_entry(state, envelope, env_name=env)
-    assert result is not None
-    return result
 
 
 def _after_write(
@@ -143,7 +107,7 @@ def _after_write(
     state = project_write(env, new_event, stream=stream, before=before, position=position)
     if state is not None:
         return state
-    expected = _local_fold(before, stream, new_event, env)
+    expected = fold_written(fold_entry, before, stream, new_event, env)
     row = _row(env, expected.id)
     if row is not None and row.version >= expected.version:
         return projector.entry_from_row(row)
@@ -155,17 +119,7 @@ def _stream_of(entry: Entry) -> str:
 
 
 def _current_from_stream(env: str, entry: Entry) -> Entry | None:
-    stream = _stream_of(entry)
-    try:
-        recorded = connections.call(
-            env, "read_stream", lambda client, timeout: client.get_stream(stream, timeout=timeout)
-        )
-    except (NotFoundError, StreamIsDeletedError):
-        return None
-    state: Entry | None = None
-    for envelope in decode_all(recorded):
-        state = fold_entry(state, envelope, env_name=env)
-    return state
+    return current_from_stream(env, _stream_of(entry), fold_entry)
 
 
 def _conflict(env: str, entry: Entry) -> Conflict:
@@ -205,7 +159,7 @@ def store_entry(
         owner=actor.username,
         entry_type=clean_entry_type(entry_type),
         category=clean_category(category),
-        value=clean_object("value", value, max_bytes=_max_bytes()),
+        value=clean_object("value", value, max_bytes=max_data_bytes()),
         tags=list(clean_tags(tags)),
         is_public=clean_bool("is_public", is_public),
         key=clean_entry_key(key),
@@ -238,7 +192,7 @@ def update_entry(
     expected = clean_version("expected_version", expected_version)
     wanted: dict[str, Any] = {}
     if value is not None:
-        wanted["value"] = clean_object("value", value, max_bytes=_max_bytes())
+        wanted["value"] = clean_object("value", value, max_bytes=max_data_bytes())
     if tags is not None:
         wanted["tags"] = clean_tags(tags)
     if is_public is not None:
@@ -246,11 +200,11 @@ def update_entry(
     if category is not None:
         wanted["category"] = clean_category(category)
     ikey = clean_key(idempotency_key)
-    row = _row_or_catch_up(env, entry_id, expected)
+    row = row_or_catch_up(_row, env, entry_id, expected)
     if row is None:
         raise NotFound("There is no such entry.")
     state = projector.entry_from_row(row)
-    if not _may_change(actor, state):
+    if not may_change(actor, state):
         raise Forbidden("Only the owner or an admin may change this entry.")
     if state.version < expected:
         state = _current_from_stream(env, state) or state
@@ -291,11 +245,11 @@ def delete_entry(
         None if expected_version is None else clean_version("expected_version", expected_version)
     )
     ikey = clean_key(idempotency_key)
-    row = _row_or_catch_up(env, entry_id, expected or 0)
+    row = row_or_catch_up(_row, env, entry_id, expected or 0)
     if row is None:
         raise NotFound("There is no such entry.")
     state = projector.entry_from_row(row)
-    if not _may_change(actor, state):
+    if not may_change(actor, state):
         raise Forbidden("Only the owner or an admin may delete this entry.")
     stream = _stream_of(state)
     if state.deleted:
@@ -323,11 +277,11 @@ def delete_entry(
 def get_entry(actor: Any, entry_id: str, env: str | None = None) -> Entry:
     require_reader(actor)
     env = env_name(env)
-    row = _row_or_catch_up(env, _entry_uuid(entry_id))
+    row = row_or_catch_up(_row, env, _entry_uuid(entry_id))
     if row is None or row.deleted:
         raise NotFound("There is no such entry.")
     entry = projector.entry_from_row(row)
-    if not _may_read(actor, entry):
+    if not may_read(actor, entry):
         raise Forbidden("This entry is private.")
     return entry
 
