@@ -256,11 +256,11 @@ class _Batch:
         if record_ids:
             for row in StreamRecord.objects.filter(env=self.env, record_id__in=record_ids):
                 self.record_rows[str(row.record_id)] = row
-                self.records[str(row.record_id)] = _record_from_row(row)
+                self.records[str(row.record_id)] = record_from_row(row)
         if entry_ids:
             for row in UserDataEntry.objects.filter(env=self.env, entry_id__in=entry_ids):
                 self.entry_rows[str(row.entry_id)] = row
-                self.entries[str(row.entry_id)] = _entry_from_row(row)
+                self.entries[str(row.entry_id)] = entry_from_row(row)
 
     def _apply(self, envelope: Envelope) -> bool | None:
         """Fold one event: True applied, False skipped (not understood), None already applied."""
@@ -268,31 +268,21 @@ class _Batch:
         if parsed is None or envelope.event is None:
             self._advance(parsed, envelope)
             return False
-        if parsed.kind == "record":
-            state = self.records.get(parsed.object_id)
-            if state is not None and envelope.revision <= state.version:
-                return None  # already applied (the row is ahead of the checkpoint)
-            if not _record_applies(state, envelope.event):
-                self._advance(parsed, envelope)
-                return False
-            new = fold_record(state, envelope, env_name=self.env)
-            self.records[parsed.object_id] = new
-            self.positions[parsed.object_id] = envelope.commit_position
-            self.activity.append(_activity(self.env, envelope, "record", new))
-            return True
-        if parsed.kind == "userdata":
-            state = self.entries.get(parsed.object_id)
-            if state is not None and envelope.revision <= state.version:
-                return None
-            if not _entry_applies(state, envelope.event, parsed.user_id):
-                self._advance(parsed, envelope)
-                return False
-            new = fold_entry(state, envelope, env_name=self.env)
-            self.entries[parsed.object_id] = new
-            self.positions[parsed.object_id] = envelope.commit_position
-            self.activity.append(_activity(self.env, envelope, "userdata", new))
-            return True
-        return False  # an erasure stream holding something else
+        if parsed.kind not in _KINDS:
+            return False  # an erasure stream holding something else
+        kind = _KINDS[parsed.kind]
+        states = self.records if parsed.kind == "record" else self.entries
+        state = states.get(parsed.object_id)
+        if state is not None and envelope.revision <= state.version:
+            return None  # already applied (the row is ahead of the checkpoint)
+        if not kind.applies(state, envelope.event, parsed.user_id):
+            self._advance(parsed, envelope)
+            return False
+        new = kind.fold(state, envelope, env_name=self.env)
+        states[parsed.object_id] = new
+        self.positions[parsed.object_id] = envelope.commit_position
+        self.activity.append(_activity(self.env, envelope, parsed.kind, new))
+        return True
 
     def _advance(self, parsed: Any, envelope: Envelope) -> None:
         """An event we skip still moves its row's version to the stream's revision."""
@@ -451,12 +441,6 @@ class _Kind:
     fields: list[str]
 
 
-def _row_values(kind: _Kind, state: Any, position: int) -> dict[str, Any]:
-    row = kind.to_row(state, position, None)
-    attnames = (kind.model._meta.get_field(name).attname for name in kind.fields)
-    return {attname: getattr(row, attname) for attname in attnames}
-
-
 ACTIVITY_FIELDS = [
     "env",
     "position",
@@ -524,7 +508,7 @@ def _record_row(state: Record, position: int, row: StreamRecord | None) -> Strea
     return row
 
 
-def _record_from_row(row: StreamRecord) -> Record:
+def record_from_row(row: StreamRecord) -> Record:
     return Record(
         id=str(row.record_id),
         name=row.name,
@@ -565,7 +549,7 @@ def _entry_row(state: Entry, position: int, row: UserDataEntry | None) -> UserDa
     return row
 
 
-def _entry_from_row(row: UserDataEntry) -> Entry:
+def entry_from_row(row: UserDataEntry) -> Entry:
     return Entry(
         id=str(row.entry_id),
         owner=row.owner_name,
@@ -591,7 +575,7 @@ _KINDS = {
         id_field="record_id",
         fold=fold_record,
         applies=lambda state, event, user: _record_applies(state, event),
-        to_row=lambda state, position, row: _record_row(state, position, row),
+        to_row=_record_row,
         fields=RECORD_ROW_FIELDS,
     ),
     "userdata": _Kind(
@@ -599,18 +583,10 @@ _KINDS = {
         id_field="entry_id",
         fold=fold_entry,
         applies=_entry_applies,
-        to_row=lambda state, position, row: _entry_row(state, position, row),
+        to_row=_entry_row,
         fields=ENTRY_ROW_FIELDS,
     ),
 }
-
-
-def record_from_row(row: StreamRecord) -> Record:
-    return _record_from_row(row)
-
-
-def entry_from_row(row: UserDataEntry) -> Entry:
-    return _entry_from_row(row)
 
 
 def _delete_where(model: Any, where: str, params: list[Any]) -> None:
