@@ -87,9 +87,8 @@ class TestGunicorn:
         assert Browser(site.base_url).get("/metrics").status == 403
 
 
-def test_check_deploy_is_clean_with_the_production_settings(tmp_path):
-    site = Site(tmp_path, **PRODUCTION)
-    result = subprocess.run(
+def check_deploy(site: Site) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
         [PYTHON, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         cwd=ROOT,
         env=site.env,
@@ -97,6 +96,10 @@ def test_check_deploy_is_clean_with_the_production_settings(tmp_path):
         text=True,
         timeout=120,
     )
+
+
+def test_check_deploy_is_clean_with_the_production_settings(tmp_path):
+    result = check_deploy(Site(tmp_path, **PRODUCTION))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
 
@@ -104,15 +107,7 @@ def test_check_deploy_is_clean_with_the_production_settings(tmp_path):
 def test_check_deploy_complains_without_them(tmp_path):
     """The test above can fail: the same check with HSTS and SSL redirect left out."""
     settings = {**PRODUCTION, "SECURE_SSL_REDIRECT": "false", "SECURE_HSTS_SECONDS": "0"}
-    site = Site(tmp_path, **settings)
-    result = subprocess.run(
-        [PYTHON, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=ROOT,
-        env=site.env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = check_deploy(Site(tmp_path, **settings))
     assert result.returncode != 0
     assert "security.W004" in result.stderr + result.stdout  # HSTS
     assert "security.W008" in result.stderr + result.stdout  # SSL redirect
