@@ -10,9 +10,10 @@ views turn them into 404, 403, a form error or a banner, never a 500.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
-from functools import wraps
+from functools import partial, wraps
 from typing import Any
 from urllib.parse import urlencode
 
@@ -101,6 +102,11 @@ def _unavailable_message(env: str, exc: Exception) -> str:
     )
 
 
+def _unreadable_message(env: str, exc: Exception) -> str:
+    """The same words for a read: there was nothing to save."""
+    return _unavailable_message(env, exc).replace("; nothing was saved", "")
+
+
 def _add_service_error(form: Any, exc: ValidationError) -> None:
     """Attach a service's ValidationError to the field it names, else to the form."""
     field = exc.field if exc.field in form.fields else None
@@ -139,8 +145,9 @@ def _get_record_or_deleted(request: HtmxHttpRequest, env: str, record_id: str) -
             raise Http404("No such record (KurrentDB cannot be asked now)") from None
 
 
-def _can_edit(user: Any, record: Any) -> bool:
-    return roles.is_admin(user) or (roles.can_write(user) and record.owner_id == user.pk)
+def _can_edit(user: Any, item: Any) -> bool:
+    """Admins change anything; editors their own records and entries."""
+    return roles.is_admin(user) or (roles.can_write(user) and item.owner_id == user.pk)
 
 
 def _get_rw_record(request: HtmxHttpRequest, env: str, record_id: str) -> Any:
@@ -161,12 +168,20 @@ def _get_entry(request: HtmxHttpRequest, env: str, entry_id: str) -> Any:
 
 def _get_rw_entry(request: HtmxHttpRequest, env: str, entry_id: str) -> Any:
     entry = _get_entry(request, env, entry_id)
-    if not (
-        roles.is_admin(request.user)
-        or (roles.can_write(request.user) and entry.owner_id == request.user.pk)
-    ):
+    if not _can_edit(request.user, entry):
         raise PermissionDenied("Only the owner (or an admin) may change this entry.")
     return entry
+
+
+def _retry_form(request: HtmxHttpRequest, form_class: Any, current_version: int) -> Any:
+    """After a Conflict: every value the user typed, moved onto the current version with a
+    new idempotency key, so saving again is a deliberate choice, never a silent overwrite."""
+    data = request.POST.copy()
+    data["expected_version"] = str(current_version)
+    data["idempotency_key"] = new_idempotency_key()
+    retry = form_class(data)
+    retry.is_valid()
+    return retry
 
 
 def _safe_next(request: HttpRequest, target: str | None, default: str) -> str:
@@ -204,28 +219,14 @@ def _query_string(values: dict[str, Any], **changes: Any) -> str:
 # --- dashboard and status ------------------------------------------------------------
 
 
-def _status_cards(request: HtmxHttpRequest) -> list[dict[str, Any]]:
-    """One card per environment: connection health, projector lag, recent calls."""
-    shown = web.current_env(request)
-    totals = metrics.call_totals()
-    cards = []
-    for env, health in web.health_all().items():
-        sync = None
-        if health.state in web.WRITABLE_STATES:
-            try:
-                sync = web.sync_status(env)
-            except KurrentError:
-                sync = None  # the lag is unknown while the node does not answer
-        cards.append(
-            {
-                "env": env,
-                "health": health,
-                "sync": sync,
-                "recent": web.recent_counts.take(env, totals=totals),
-                "shown": env == shown,
-            }
-        )
-    return cards
+def _sync_or_none(env: str, health: Any) -> Any:
+    """The projector's lag on `env`, or None while it is unknown (the node does not answer)."""
+    if health.state not in web.WRITABLE_STATES:
+        return None
+    try:
+        return web.sync_status(env)
+    except KurrentError:
+        return None
 
 
 # The rendered status panel, per shown environment, reused for STATUS_PANEL_TTL_S while
@@ -237,34 +238,37 @@ _panel_cache: dict[str, tuple[float, tuple[Any, ...], str]] = {}
 _NO_TIME = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def _readings() -> tuple[Any, ...]:
-    """What the panel shows that can change: every health and lag reading."""
-    # checked_at is left out: the panel does not show it, and the health of an environment
-    # that is not configured (or switched off) is made afresh, with a new time, each call.
-    healths = {env: replace(h, checked_at=_NO_TIME) for env, h in web.health_all().items()}
-    syncs = []
-    for env, health in healths.items():
-        sync = None
-        if health.state in web.WRITABLE_STATES:
-            try:
-                sync = web.sync_status(env)
-            except KurrentError:
-                sync = None
-        syncs.append(sync)
-    return (*healths.values(), *syncs)
-
-
 def _status_panel(request: HtmxHttpRequest) -> str:
     """The status panel's HTML (partials/status_panel.html), from the cache when fresh."""
     shown = web.current_env(request)
-    readings = _readings()
+    healths = web.health_all()
+    syncs = {env: _sync_or_none(env, health) for env, health in healths.items()}
+    # What the panel shows that can change. checked_at is left out: the panel does not
+    # show it, and the health of an environment that is not configured (or switched off)
+    # is made afresh, with a new time, each call.
+    readings = (
+        *(replace(health, checked_at=_NO_TIME) for health in healths.values()),
+        *syncs.values(),
+    )
     now = time.monotonic()
     cached = _panel_cache.get(shown)
     if cached is not None and now - cached[0] < STATUS_PANEL_TTL_S and cached[1] == readings:
         return cached[2]
+    # One card per environment: connection health, projector lag, recent calls.
+    totals = metrics.call_totals()
+    cards = [
+        {
+            "env": env,
+            "health": health,
+            "sync": syncs[env],
+            "recent": web.recent_counts.take(env, totals=totals),
+            "shown": env == shown,
+        }
+        for env, health in healths.items()
+    ]
     # No request: the panel is the same for every user who sees this environment, and
     # needs no context processor (the CSRF token, the user).
-    html = render_to_string("partials/status_panel.html", {"cards": _status_cards(request)})
+    html = render_to_string("partials/status_panel.html", {"cards": cards})
     _panel_cache[shown] = (now, readings, html)
     return html
 
@@ -462,7 +466,7 @@ def record_detail(request: HtmxHttpRequest, record_id: str) -> HttpResponse:
     try:
         history = list(reversed(streams.record_history(request.user, record_id, env=env)))
     except UNAVAILABLE as exc:
-        history_error = _unavailable_message(env, exc).replace("; nothing was saved", "")
+        history_error = _unreadable_message(env, exc)
     ctx = {
         "page": "record",
         "env": env,
@@ -519,7 +523,7 @@ def record_diff(request: HtmxHttpRequest, record_id: str) -> HttpResponse:
             except (NotFound, ValidationError) as exc:
                 error = getattr(exc, "message", "") or str(exc) or "No such version."
             except UNAVAILABLE as exc:
-                error = _unavailable_message(env, exc).replace("; nothing was saved", "")
+                error = _unreadable_message(env, exc)
     else:
         error = "Choose two versions to compare."
     ctx = {
@@ -645,11 +649,7 @@ def _conflict(
         meanwhile = streams.diff_versions(request.user, record_id, seen, current_version, env=env)
     except KurrentError:
         meanwhile = None
-    data = request.POST.copy()
-    data["expected_version"] = str(current_version)
-    data["idempotency_key"] = new_idempotency_key()
-    retry = RecordEditForm(data)
-    retry.is_valid()
+    retry = _retry_form(request, RecordEditForm, current_version)
     conflict = {
         "message": str(exc),
         "seen": seen,
@@ -662,55 +662,61 @@ def _conflict(
     return conflict, retry
 
 
+def _delete_form(item: Any) -> DeleteForm:
+    return DeleteForm(
+        initial={"expected_version": item.version, "idempotency_key": new_idempotency_key()}
+    )
+
+
+def _delete_post(
+    request: HtmxHttpRequest, env: str, blocked: str, delete: Callable[..., Any]
+) -> tuple[DeleteForm, int]:
+    """A posted delete confirmation (records and entries): delete at the version the user
+    saw. Returns the form, with any error, and the status: 200 once deleted, 409 when it
+    changed meanwhile (the caller shows it again and asks again)."""
+    form = DeleteForm(request.POST)
+    if blocked:
+        form.add_error(None, blocked)
+        return form, 503
+    if not form.is_valid():
+        return form, 400
+    try:
+        delete(
+            expected_version=form.cleaned_data["expected_version"],
+            idempotency_key=str(form.cleaned_data["idempotency_key"]),
+            env=env,
+        )
+    except Conflict:
+        return form, 409
+    except NotFound:
+        raise Http404("Already deleted.") from None
+    except Forbidden:
+        raise PermissionDenied from None
+    except UNAVAILABLE as exc:
+        form.add_error(None, _unavailable_message(env, exc))
+        return form, 503
+    return form, 200
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def record_delete(request: HtmxHttpRequest, record_id: str) -> HttpResponse:
     env = web.current_env(request)
     record = _get_rw_record(request, env, record_id)
     blocked = web.write_block_reason(env, request.user)
-    status = 200
-    changed = False
+    status, changed = 200, False
     if request.method == "GET":
-        form = DeleteForm(
-            initial={"expected_version": record.version, "idempotency_key": new_idempotency_key()}
-        )
+        form = _delete_form(record)
     else:
-        form = DeleteForm(request.POST)
-        status = 400
-        if blocked:
-            form.add_error(None, blocked)
-            status = 503
-        elif form.is_valid():
-            try:
-                streams.delete_record(
-                    request.user,
-                    record_id,
-                    expected_version=form.cleaned_data["expected_version"],
-                    idempotency_key=str(form.cleaned_data["idempotency_key"]),
-                    env=env,
-                )
-            except Conflict:
-                # It changed after the user looked: show it again and ask again.
-                record = _get_rw_record(request, env, record_id)
-                form = DeleteForm(
-                    initial={
-                        "expected_version": record.version,
-                        "idempotency_key": new_idempotency_key(),
-                    }
-                )
-                changed = True
-                status = 409
-            except NotFound:
-                raise Http404("Already deleted.") from None
-            except Forbidden:
-                raise PermissionDenied from None
-            except UNAVAILABLE as exc:
-                form.add_error(None, _unavailable_message(env, exc))
-                status = 503
-            else:
-                messages.success(request, f"Deleted “{record.name}”. Its history is kept.")
-                return _done(request, reverse("kurrent-dashboard"))
-
+        delete = partial(streams.delete_record, request.user, record_id)
+        form, status = _delete_post(request, env, blocked, delete)
+        if status == 200:
+            messages.success(request, f"Deleted “{record.name}”. Its history is kept.")
+            return _done(request, reverse("kurrent-dashboard"))
+        if status == 409:
+            # It changed after the user looked: show it again and ask again.
+            record = _get_rw_record(request, env, record_id)
+            form, changed = _delete_form(record), True
     ctx = {
         "page": "record",
         "env": env,
@@ -846,13 +852,10 @@ def entry_edit(request: HtmxHttpRequest, entry_id: str) -> HttpResponse:
                 )
             except Conflict as exc:
                 current = exc.current or _get_entry(request, env, entry_id)
-                data = request.POST.copy()
-                data["expected_version"] = str(
-                    exc.current_version if exc.current_version is not None else current.version
+                version = exc.current_version
+                form = _retry_form(
+                    request, EntryEditForm, current.version if version is None else version
                 )
-                data["idempotency_key"] = new_idempotency_key()
-                form = EntryEditForm(data)
-                form.is_valid()
                 conflict = {"current": current, "message": str(exc)}
                 status = 409
             except ValidationError as exc:
@@ -937,47 +940,18 @@ def entry_delete(request: HtmxHttpRequest, entry_id: str) -> HttpResponse:
     env = web.current_env(request)
     entry = _get_rw_entry(request, env, entry_id)
     blocked = web.write_block_reason(env, request.user)
-    status = 200
-    changed = False
+    status, changed = 200, False
     if request.method == "GET":
-        form = DeleteForm(
-            initial={"expected_version": entry.version, "idempotency_key": new_idempotency_key()}
-        )
+        form = _delete_form(entry)
     else:
-        form = DeleteForm(request.POST)
-        status = 400
-        if blocked:
-            form.add_error(None, blocked)
-            status = 503
-        elif form.is_valid():
-            try:
-                userdata.delete_entry(
-                    request.user,
-                    entry_id,
-                    expected_version=form.cleaned_data["expected_version"],
-                    idempotency_key=str(form.cleaned_data["idempotency_key"]),
-                    env=env,
-                )
-            except Conflict:
-                entry = _get_rw_entry(request, env, entry_id)
-                form = DeleteForm(
-                    initial={
-                        "expected_version": entry.version,
-                        "idempotency_key": new_idempotency_key(),
-                    }
-                )
-                changed = True
-                status = 409
-            except NotFound:
-                raise Http404("Already deleted.") from None
-            except Forbidden:
-                raise PermissionDenied from None
-            except UNAVAILABLE as exc:
-                form.add_error(None, _unavailable_message(env, exc))
-                status = 503
-            else:
-                messages.success(request, "Deleted.")
-                return _done(request, _entry_owner_url(request, entry))
+        delete = partial(userdata.delete_entry, request.user, entry_id)
+        form, status = _delete_post(request, env, blocked, delete)
+        if status == 200:
+            messages.success(request, "Deleted.")
+            return _done(request, _entry_owner_url(request, entry))
+        if status == 409:
+            entry = _get_rw_entry(request, env, entry_id)
+            form, changed = _delete_form(entry), True
     ctx = {
         "page": "userdata",
         "env": env,
@@ -1165,7 +1139,7 @@ def events(request: HtmxHttpRequest) -> HttpResponse:
             pos=opts["pos"],
         )
     except UNAVAILABLE as exc:
-        error = _unavailable_message(env, exc).replace("; nothing was saved", "")
+        error = _unreadable_message(env, exc)
     except rawevents.BrowseError as exc:
         error = str(exc)
     base = {

@@ -211,6 +211,27 @@ class TestEntryDelete:
         with pytest.raises(NotFound):
             userdata.get_entry(alice, e.id)
 
+    def test_an_entry_changed_meanwhile_asks_again(self, client, alice):
+        e = entry(alice)
+        userdata.update_entry(alice, e.id, expected_version=0, value={"email": "theirs@x.org"})
+        client.force_login(alice)
+        response = client.post(
+            self.url(e), {"expected_version": "0", "idempotency_key": str(uuid.uuid4())}
+        )
+        assert response.status_code == 409
+        body = response.content.decode()
+        assert "The entry changed since you opened this page" in body
+        assert 'name="expected_version" value="1"' in body and "theirs@x.org" in body
+        assert userdata.get_entry(alice, e.id).value == {"email": "theirs@x.org"}
+
+    def test_a_malformed_confirmation_deletes_nothing(self, client, alice):
+        e = entry(alice)
+        client.force_login(alice)
+        response = client.post(self.url(e), {"expected_version": "-1", "idempotency_key": "x"})
+        assert response.status_code == 400
+        assert 'name="expected_version" value="-1"' in response.content.decode()
+        assert userdata.get_entry(alice, e.id).version == 0
+
     def test_others_get_403(self, client, alice, bob):
         e = entry(alice, is_public=True)
         client.force_login(bob)
