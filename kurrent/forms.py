@@ -68,6 +68,16 @@ class _TagsField(forms.CharField):
         return seen
 
 
+def _page_size_field() -> forms.TypedChoiceField:
+    return forms.TypedChoiceField(
+        required=False,
+        choices=[(n, str(n)) for n in PAGE_SIZES],
+        coerce=int,
+        empty_value=DEFAULT_PAGE_SIZE,
+        label="Per page",
+    )
+
+
 class RecordForm(forms.Form):
     name = forms.CharField(max_length=200)
     data = _JsonObjectField(
@@ -96,13 +106,7 @@ class RecordQueryForm(forms.Form):
     tag = forms.CharField(required=False, max_length=40)
     owner = forms.CharField(required=False, max_length=150)
     page = forms.IntegerField(required=False, min_value=1)
-    size = forms.TypedChoiceField(
-        required=False,
-        choices=[(n, str(n)) for n in PAGE_SIZES],
-        coerce=int,
-        empty_value=DEFAULT_PAGE_SIZE,
-        label="Per page",
-    )
+    size = _page_size_field()
 
     def values(self) -> dict[str, Any]:
         """Cleaned values with defaults; bad values fall back rather than fail,
@@ -164,13 +168,7 @@ class EventBrowserForm(forms.Form):
     stream = forms.CharField(required=False, max_length=500, label="Stream")
     type = forms.CharField(required=False, max_length=200, label="Event type")
     system = forms.BooleanField(required=False, label="Show system streams and events")
-    size = forms.TypedChoiceField(
-        required=False,
-        choices=[(n, str(n)) for n in PAGE_SIZES],
-        coerce=int,
-        empty_value=DEFAULT_PAGE_SIZE,
-        label="Per page",
-    )
+    size = _page_size_field()
     # Paging: "first", "last", or "after"/"before" a position (a commit position
     # for $all, a stream revision for a stream).
     go = forms.ChoiceField(
