@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
+from operator import attrgetter
 from typing import Any
 
 from django import forms
@@ -164,17 +166,26 @@ def _actions_page(
     return TemplateResponse(request, "admin/kurrent/confirm_action.html", ctx)
 
 
-def _run_on_records(request: HttpRequest, queryset: Any, verb: str, change: Any) -> None:
-    """Apply `change(record_row)` through the services to each row; one summary message."""
+def _run_on_rows(
+    request: HttpRequest,
+    queryset: Any,
+    verb: str,
+    change: Callable[[Any], Any],
+    *,
+    nouns: tuple[str, str] = ("record", "records"),
+    label: Callable[[Any], str] = attrgetter("name"),
+) -> None:
+    """Apply `change(row)` through the services to each row; one summary message, and the
+    first ten failures (named by `label(row)`) as errors."""
     done, failed = 0, []
     for row in queryset:
         try:
             change(row)
             done += 1
         except KurrentError as exc:
-            failed.append(f"{row.name}: {getattr(exc, 'message', '') or exc}")
+            failed.append(f"{label(row)}: {getattr(exc, 'message', '') or exc}")
     if done:
-        messages.success(request, f"{verb} {done} record{'s' if done != 1 else ''}.")
+        messages.success(request, f"{verb} {done} {nouns[0] if done == 1 else nouns[1]}.")
     for failure in failed[:10]:
         messages.error(request, failure)
     if len(failed) > 10:
@@ -315,7 +326,7 @@ class StreamRecordAdmin(_AdminOnly, admin.ModelAdmin):
                 explanation="Each record gets a StreamDeleted event: it leaves lists and "
                 "searches, and its history is kept.",
             )
-        _run_on_records(
+        _run_on_rows(
             request,
             queryset,
             "Deleted",
@@ -357,7 +368,7 @@ class StreamRecordAdmin(_AdminOnly, admin.ModelAdmin):
                 env=row.env,
             )
 
-        _run_on_records(request, queryset.filter(deleted=False), "Updated", change)
+        _run_on_rows(request, queryset.filter(deleted=False), "Updated", change)
         return None
 
     @admin.action(description="Add a tag to selected records")
@@ -381,7 +392,7 @@ class StreamRecordAdmin(_AdminOnly, admin.ModelAdmin):
                 explanation="Public records are readable by every signed-in user; private "
                 "ones by their owner and admins. Each changed record gets a StreamUpdated event.",
             )
-        _run_on_records(
+        _run_on_rows(
             request,
             queryset.exclude(is_public=public),
             "Updated",
@@ -450,17 +461,7 @@ class UserDataEntryAdmin(_AdminOnly, admin.ModelAdmin):
         return found
 
     def _run(self, request: HttpRequest, queryset: Any, verb: str, change: Any) -> None:
-        done, failed = 0, []
-        for row in queryset:
-            try:
-                change(row)
-                done += 1
-            except KurrentError as exc:
-                failed.append(f"{row}: {getattr(exc, 'message', '') or exc}")
-        if done:
-            messages.success(request, f"{verb} {done} entr{'ies' if done != 1 else 'y'}.")
-        for failure in failed[:10]:
-            messages.error(request, failure)
+        _run_on_rows(request, queryset, verb, change, nouns=("entry", "entries"), label=str)
 
     @admin.action(description="Delete selected entries (appends UserDataDeleted)")
     def delete_entries(self, request: HttpRequest, queryset: Any) -> HttpResponse | None:
