@@ -40,6 +40,7 @@ from kurrentdbclient.exceptions import (
 )
 from tqdm import tqdm
 
+from kurrent import allreads
 from kurrent.connection import connections
 from kurrent.errors import KurrentError
 from kurrent.events import STREAM_PREFIXES
@@ -171,17 +172,8 @@ def head_position(env: str, selection: Selection) -> int:
     """The commit position of the newest selected event (for the progress bar)."""
 
     def read(client: Any, timeout: float) -> int:
-        found = list(
-            client.read_all(
-                backwards=True,
-                filter_include=selection.filter_prefixes,
-                filter_by_stream_name=True,
-                filter_by_prefix=True,
-                limit=1,
-                timeout=timeout,
-            )
-        )
-        return found[0].commit_position if found else 0
+        found = allreads.newest(client, timeout, selection.filter_prefixes)
+        return found.commit_position if found else 0
 
     return connections.call(env, "export_head", read)
 
@@ -220,29 +212,14 @@ def _all_events(env: str, prefixes: tuple[str, ...]) -> Iterator[RecordedEvent]:
         page = connections.call(
             env,
             "export_read",
-            lambda client, timeout, after=position: _read_all_after(
-                client, timeout, after, prefixes
+            lambda client, timeout, after=position: allreads.read_after(
+                client, timeout, after, prefixes, PAGE_SIZE
             ),
         )
         if not page:
             return
         yield from page
         position = page[-1].commit_position
-
-
-def _read_all_after(
-    client: Any, timeout: float, after: int, prefixes: tuple[str, ...]
-) -> list[RecordedEvent]:
-    events = client.read_all(
-        commit_position=after or None,
-        filter_include=prefixes,
-        filter_by_stream_name=True,
-        filter_by_prefix=True,
-        limit=PAGE_SIZE + 1,
-        timeout=timeout,
-    )
-    # A forward read from a position includes the event at it.
-    return [e for e in events if e.commit_position > after][:PAGE_SIZE]
 
 
 def _named_streams(env: str, names: tuple[str, ...]) -> Iterator[RecordedEvent]:

@@ -35,7 +35,7 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 from kurrentdbclient import NewEvent, RecordedEvent
 from kurrentdbclient.exceptions import KurrentDBClientError
 
-from kurrent import prepared
+from kurrent import allreads, prepared
 from kurrent.config import active_environment
 from kurrent.connection import connections
 from kurrent.domain import Entry, Record, fold_entry, fold_record, text_values
@@ -117,39 +117,22 @@ def _env(env: str | None) -> str:
 
 
 def _read_after(env: str, position: int, limit: int) -> list[RecordedEvent]:
-    """Up to `limit` events of our streams after `position` (forward reads include it)."""
-
-    def read(client: Any, timeout: float) -> list[RecordedEvent]:
-        return list(
-            client.read_all(
-                commit_position=position or None,
-                filter_include=STREAM_PREFIXES,
-                filter_by_stream_name=True,
-                filter_by_prefix=True,
-                limit=limit + 1,
-                timeout=timeout,
-            )
-        )
-
-    events = connections.call(env, "projector_read", read)
-    return [e for e in events if e.commit_position > position][:limit]
+    """Up to `limit` events of our streams after `position`."""
+    return connections.call(
+        env,
+        "projector_read",
+        lambda client, timeout: allreads.read_after(
+            client, timeout, position, STREAM_PREFIXES, limit
+        ),
+    )
 
 
 def _head(env: str) -> RecordedEvent | None:
-    def read(client: Any, timeout: float) -> RecordedEvent | None:
-        found = list(
-            client.read_all(
-                backwards=True,
-                filter_include=STREAM_PREFIXES,
-                filter_by_stream_name=True,
-                filter_by_prefix=True,
-                limit=1,
-                timeout=timeout,
-            )
-        )
-        return found[0] if found else None
-
-    return connections.call(env, "projector_head", read)
+    return connections.call(
+        env,
+        "projector_head",
+        lambda client, timeout: allreads.newest(client, timeout, STREAM_PREFIXES),
+    )
 
 
 # --- checkpoint ----------------------------------------------------------------------------
