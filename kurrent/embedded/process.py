@@ -12,7 +12,7 @@ import threading
 import time
 from pathlib import Path
 
-from .server import DEFAULT_MAX_EVENT_BYTES, WILDCARDS, connection_url
+from .server import DEFAULT_MAX_EVENT_BYTES, DEFAULT_USERS, client_host, connection_url
 
 READY = re.compile(
     r"^KurrentDB-compatible node listening on (?P<host>.+):(?P<port>\d+) \((?P<mode>insecure|tls)\)$"
@@ -42,7 +42,7 @@ class NodeProcess:
         self.host = host
         self.port = int(port)
         self.insecure = insecure
-        self.users = dict(users) if users else {"admin": "changeit"}
+        self.users = dict(users) if users else dict(DEFAULT_USERS)  # as the node: no --user
         self._user_args = users
         self.cert_file = cert_file
         self.key_file = key_file
@@ -114,7 +114,7 @@ class NodeProcess:
 
     @property
     def url(self) -> str:
-        host = "127.0.0.1" if self.host in WILDCARDS else self.host
+        host = client_host(self.host, insecure=self.insecure)
         return connection_url(host, self.port, insecure=self.insecure, users=self.users)
 
     @property

@@ -202,11 +202,7 @@ class EmbeddedNode:
     @property
     def public_host(self) -> str:
         """The host clients should use (and gossip advertises)."""
-        if self.advertise_host:
-            return self.advertise_host
-        if self.host in WILDCARDS:
-            return "127.0.0.1" if self.insecure else "localhost"
-        return self.host
+        return self.advertise_host or client_host(self.host, insecure=self.insecure)
 
     @property
     def url(self) -> str:
@@ -232,6 +228,13 @@ def _check_free(host: str, port: int, address: str) -> None:
                 probe.bind(sockaddr)
             except OSError as error:
                 raise NodeError(f"cannot listen on {address}: {error.strerror}") from error
+
+
+def client_host(host: str, *, insecure: bool) -> str:
+    """The address a client on this machine uses for a node listening on `host`."""
+    if host in WILDCARDS:
+        return "127.0.0.1" if insecure else "localhost"
+    return host
 
 
 def connection_url(host: str, port: int, *, insecure: bool, users: dict[str, str]) -> str:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from kurrentdbclient import KurrentDBClient, StreamState
 
-from kurrent.embedded import NodeProcess
+from kurrent.embedded import EmbeddedNode, NodeProcess
 
 from .helpers import events
 
@@ -121,3 +121,19 @@ def test_tls_mode_generates_a_certificate_and_prints_its_path(tmp_path):
         client.append_to_stream("secure", events=events(1), current_version=StreamState.NO_STREAM)
         assert client.get_current_version("secure") == 0
         client.close()
+
+
+@pytest.mark.parametrize(
+    ("host", "insecure", "users", "expected"),
+    [
+        ("0.0.0.0", True, None, "kurrentdb://127.0.0.1:2113?Tls=false"),  # noqa: S104
+        ("::", False, None, "kurrentdb://admin:changeit@localhost:2113"),
+        ("127.0.0.1", False, {"ops": "pw"}, "kurrentdb://ops:pw@localhost:2113"),
+        ("node.example", False, None, "kurrentdb://admin:changeit@node.example:2113"),
+    ],
+)
+def test_node_process_gives_the_same_url_as_the_node_it_runs(host, insecure, users, expected):
+    """Built before start (nothing listens): a wildcard becomes loopback, TLS names localhost."""
+    settings = {"host": host, "port": 2113, "insecure": insecure, "users": users}
+    assert NodeProcess(**settings).url == expected
+    assert EmbeddedNode(**settings).url == expected
