@@ -93,9 +93,9 @@ def embedded_url(host: str | None = None, port: int | None = None) -> str:
     """Where the embedded node listens for `dev` when KURRENTDB_DEV_URL is empty."""
     host = settings.KURRENTDB_EMBEDDED_HOST if host is None else host
     port = settings.KURRENTDB_EMBEDDED_PORT if port is None else port
-    if ":" in host and not host.startswith("["):
-        host = f"[{host}]"  # an IPv6 address
-    return f"kurrentdb://{host}:{port}?Tls=false"
+    from kurrent.embedded.server import connection_url  # the node's own rule, IPv6 brackets too
+
+    return connection_url(host, port, insecure=True, users={})
 
 
 def active_environment() -> str:

@@ -242,8 +242,10 @@ def connection_url(host: str, port: int, *, insecure: bool, users: dict[str, str
 
     The client does not percent-decode user info, so credentials go in as they are.
     """
+    ipv6 = ":" in host and not host.startswith("[")
+    bracketed = f"[{host}]" if ipv6 else host
     if insecure:
-        return f"kurrentdb://{host}:{port}?Tls=false"
+        return f"kurrentdb://{bracketed}:{port}?Tls=false"
     user, password = next(iter(users.items()))
-    tls_host = "localhost" if host in ("127.0.0.1", "::1") else host
+    tls_host = "localhost" if host in ("127.0.0.1", "::1") else bracketed
     return f"kurrentdb://{user}:{password}@{tls_host}:{port}"

@@ -130,6 +130,8 @@ def test_tls_mode_generates_a_certificate_and_prints_its_path(tmp_path):
         ("::", False, None, "kurrentdb://admin:changeit@localhost:2113"),
         ("127.0.0.1", False, {"ops": "pw"}, "kurrentdb://ops:pw@localhost:2113"),
         ("node.example", False, None, "kurrentdb://admin:changeit@node.example:2113"),
+        ("::1", True, None, "kurrentdb://[::1]:2113?Tls=false"),
+        ("fd00::5", False, None, "kurrentdb://admin:changeit@[fd00::5]:2113"),
     ],
 )
 def test_node_process_gives_the_same_url_as_the_node_it_runs(host, insecure, users, expected):
@@ -137,3 +139,12 @@ def test_node_process_gives_the_same_url_as_the_node_it_runs(host, insecure, use
     settings = {"host": host, "port": 2113, "insecure": insecure, "users": users}
     assert NodeProcess(**settings).url == expected
     assert EmbeddedNode(**settings).url == expected
+
+
+def test_a_node_on_ipv6_loopback_gives_a_url_the_client_can_use():
+    with EmbeddedNode(db=":memory:", host="::1", port=0, insecure=True) as node:
+        assert node.url == f"kurrentdb://[::1]:{node.port}?Tls=false"
+        client = KurrentDBClient(node.url)
+        client.append_to_stream("v6", events=events(1), current_version=StreamState.NO_STREAM)
+        assert client.get_current_version("v6") == 0
+        client.close()
