@@ -2,6 +2,7 @@
 """Benchmark of stream records: services against raw appends, search, catch-up, rebuild.
 
     .venv/bin/python bench/records.py [--records 100000] [--writes 300] [--queries 300]
+                                      [--only writes projector search]
 
 What it measures, all against one embedded node running in its own process (as in
 production, the app and KurrentDB do not share an interpreter):
@@ -299,7 +300,14 @@ def main() -> int:
     parser.add_argument("--writes", type=int, default=300)
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--only",
+        nargs="*",
+        choices=("writes", "projector", "search"),
+        help="run only these parts (search and projector load the records first)",
+    )
     args = parser.parse_args()
+    parts = set(args.only or ("writes", "projector", "search"))
     rng = random.Random(args.seed)
 
     with tempfile.TemporaryDirectory(prefix="bench-records-") as tmp:
@@ -321,10 +329,18 @@ def main() -> int:
             print(
                 f"read model: {label}; node: embedded, separate process; python {sys.version.split()[0]}"
             )
-            bench_writes(users, client, args.writes, rng)
-            load_records(client, users, args.records, rng)
-            bench_projector(args.records)
-            bench_search(users, args.queries, rng)
+            if "writes" in parts:
+                bench_writes(users, client, args.writes, rng)
+            if parts & {"projector", "search"}:
+                load_records(client, users, args.records, rng)
+                if "projector" in parts:
+                    bench_projector(args.records)
+                else:
+                    from kurrent import projector
+
+                    projector.catch_up("dev")
+            if "search" in parts:
+                bench_search(users, args.queries, rng)
             client.close()
             print(json.dumps({"records": args.records, "db": label}))
         finally:
