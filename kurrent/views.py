@@ -34,7 +34,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 from django_htmx.middleware import HtmxDetails
 
-from kurrent import config, metrics, rawevents, roles, streams, userdata, web
+from kurrent import config, holes, metrics, rawevents, roles, streams, userdata, web
 from kurrent.errors import (
     Conflict,
     Forbidden,
@@ -364,9 +364,9 @@ def dashboard(request: HtmxHttpRequest) -> HttpResponse:
         "record_results": results,
         "activity_feed": mark_safe(_activity_feed(request, env, generation)),  # noqa: S308
         "status_panel": _status_panel(request),
-        "create_form": RecordForm(initial={"idempotency_key": new_idempotency_key()}),
-        "write_blocked": web.write_block_reason(env, request.user),
     }
+    ctx["write_blocked"] = blocked = web.write_block_reason(env, request.user)
+    ctx["create_form_html"] = _create_form_html(request, None, blocked)
     return render(request, "kurrent/dashboard.html", ctx)
 
 
@@ -396,6 +396,17 @@ def switch_env(request: HtmxHttpRequest) -> HttpResponse:
 
 
 # --- records -------------------------------------------------------------------------
+
+
+def _create_form_html(request: HtmxHttpRequest, form: RecordForm | None, blocked: str) -> str:
+    """The "New record" form: a blank one is rendered once per process (kurrent.holes)."""
+    template = "partials/record_create_form.html"
+    if form is None:
+        blank = RecordForm(initial={"idempotency_key": holes.KEY})
+        ctx = {"create_form": blank, "write_blocked": blocked}
+        return holes.render_blank(request, template, ctx, variant=(blocked,))
+    ctx = {"create_form": form, "write_blocked": blocked}
+    return mark_safe(render_to_string(template, ctx, request=request))  # noqa: S308 (our render)
 
 
 @login_required
@@ -440,14 +451,19 @@ def record_create(request: HtmxHttpRequest) -> HttpResponse:
         # A fresh form (new idempotency key), a note linking the new record, and
         # an event that makes the results list reload with its current filters.
         ctx = {
-            "create_form": RecordForm(initial={"idempotency_key": new_idempotency_key()}),
+            "create_form_html": _create_form_html(request, None, ""),
             "created": created,
             "write_blocked": "",
         }
         response = render(request, "kurrent/dashboard.html#create-form", ctx)
         return trigger_client_event(response, "records-changed")
 
-    ctx = {"create_form": form, "write_blocked": blocked, "page": "dashboard", "env": env}
+    ctx = {
+        "create_form_html": _create_form_html(request, form, blocked),
+        "write_blocked": blocked,
+        "page": "dashboard",
+        "env": env,
+    }
     if request.htmx:
         return render(request, "kurrent/dashboard.html#create-form", ctx)
     return render(request, "kurrent/record_new.html", ctx, status=status)

@@ -1,13 +1,29 @@
 from __future__ import annotations
 
+import re
+import uuid
+
 import pytest
+from django.test import Client
 from django.urls import NoReverseMatch, reverse, set_script_prefix
 
+from kurrent import holes
 from kurrent.templatetags.kurrent_extras import record_url
 from tests.kurrent.viewtools import HX, SCRIPT, is_fragment, record
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("kdb")]
 URL = "/kurrent-db-demo/"
+CREATE = "/kurrent-db-demo/records/new/"
+
+
+def _hidden_in(html: str, name: str) -> list[str]:
+    """The values of the hidden inputs called `name`, in page order."""
+    found = re.findall(r"<input[^>]*>", html)
+    return [
+        re.search(r'value="([^"]*)"', tag).group(1)
+        for tag in found
+        if f'name="{name}"' in tag and 'value="' in tag
+    ]
 
 
 def names(response):
@@ -63,9 +79,31 @@ class TestDashboard:
 
     def test_each_render_gets_a_new_idempotency_key(self, client, alice):
         client.force_login(alice)
-        first = client.get(URL).context["create_form"].initial["idempotency_key"]
-        second = client.get(URL).context["create_form"].initial["idempotency_key"]
+        first, second = (
+            _hidden_in(client.get(URL).content.decode(), "idempotency_key") for _ in range(2)
+        )
+        assert len(first) == len(second) == 1
         assert first != second
+        uuid.UUID(first[0])
+
+    def test_the_reused_create_form_carries_a_working_csrf_token(self, alice):
+        """The blank form is rendered once per process; the token in it must still work
+        for this browser (and be a fresh masking of it), never a leftover marker."""
+        browser = Client(enforce_csrf_checks=True)
+        browser.force_login(alice)
+        pages = [browser.get(URL).content.decode() for _ in range(2)]
+        tokens = [_hidden_in(page, "csrfmiddlewaretoken")[-1] for page in pages]
+        assert tokens[0] != tokens[1]
+        assert all(holes.CSRF not in page and holes.KEY not in page for page in pages)
+        form = {"name": "Via the reused form", "data": "{}", "tags": "", "is_public": "on"}
+        for token, page in zip(tokens, pages, strict=True):
+            key = _hidden_in(page, "idempotency_key")[0]
+            posted = browser.post(
+                CREATE, {**form, "csrfmiddlewaretoken": token, "idempotency_key": key}
+            )
+            assert posted.status_code == 302, posted.content[:300]
+        without = browser.post(CREATE, {**form, "idempotency_key": str(uuid.uuid4())})
+        assert without.status_code == 403
 
     def test_it_lists_public_records_and_own_private_ones(self, client, alice, bob):
         record(alice, name="Alice public", is_public=True)
