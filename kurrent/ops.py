@@ -157,6 +157,8 @@ snapshots = Snapshots()
 
 # --- /kurrent/health -------------------------------------------------------------------------
 
+HEALTH_PATH = "/kurrent/health"
+
 
 def _iso(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat() if value is not None else None
@@ -204,6 +206,21 @@ def health(request: HttpRequest) -> HttpResponse:
     ok = envs.get(active, {}).get("healthy", False)
     body = {"status": "ok" if ok else "unavailable", "active": active, "environments": envs}
     return JsonResponse(body, status=200 if ok else 503)
+
+
+class HealthMiddleware:
+    """Answers /kurrent/health right after SecurityMiddleware, before static files,
+    sessions, the host check, CSRF, auth and URL resolution: load balancers probe it
+    many times a second, anonymously, and it reads only the snapshot. It also answers a
+    load balancer that probes by IP address, which ALLOWED_HOSTS would refuse."""
+
+    def __init__(self, get_response: Any) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path_info == HEALTH_PATH:
+            return health(request)
+        return self.get_response(request)
 
 
 # --- /metrics --------------------------------------------------------------------------------

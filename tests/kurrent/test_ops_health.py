@@ -193,3 +193,17 @@ class TestBehindTls:
         login = client.get("/accounts/login/")
         assert login.status_code == 301
         assert login["Location"].startswith("https://")
+
+
+class TestAnsweredEarly:
+    """kurrent.ops.HealthMiddleware answers before sessions, the host check and CSRF."""
+
+    def test_a_probe_by_ip_address_is_answered(self, client, kdb):
+        # Load balancers often send their target's address as Host, which ALLOWED_HOSTS
+        # does not list; every other URL still refuses it.
+        assert client.get(URL, HTTP_HOST="10.1.2.3").status_code == 200
+        assert client.get("/accounts/login/", HTTP_HOST="10.1.2.3").status_code == 400
+
+    def test_other_paths_and_a_trailing_slash_go_through(self, client, kdb):
+        assert client.get(URL + "/").status_code == 404
+        assert client.get("/kurrent/healthz").status_code == 404
