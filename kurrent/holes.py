@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import secrets
 import uuid
+from collections.abc import Callable
 from threading import Lock
 from typing import Any
 
@@ -49,23 +50,33 @@ def fill(html: str, request: HttpRequest) -> str:
     return _MARKERS.sub(one, html)
 
 
-def render_blank(
-    request: HttpRequest, template: str, context: dict[str, Any], variant: tuple[Any, ...] = ()
-) -> SafeString:
-    """`template` rendered with `context` (which must not depend on the request), reused
-    per process for the same template and `variant`, its holes filled for `request`.
+def blank(
+    template: str, context: Callable[[], dict[str, Any]], variant: tuple[Any, ...] = ()
+) -> str:
+    """`template` rendered with `context()` (which must not depend on the request), once
+    per process for the same template and `variant`, with its holes still open (fill).
 
     Put a form's idempotency key as `KEY` into the context; the CSRF token is `CSRF`.
     With DEBUG on, templates are rendered each time, so edits show at once."""
     key = (template, get_script_prefix(), *variant)
     html = None if settings.DEBUG else _rendered.get(key)
     if html is None:
-        html = render_to_string(template, {**context, "csrf_token": CSRF})
+        html = render_to_string(template, {**context(), "csrf_token": CSRF})
         with _lock:
             if len(_rendered) >= _MAX_ENTRIES:
                 _rendered.clear()
             _rendered[key] = html
-    return mark_safe(fill(html, request))  # noqa: S308 (our render; the token and key are ours)
+    return html
+
+
+def render_blank(
+    request: HttpRequest,
+    template: str,
+    context: Callable[[], dict[str, Any]],
+    variant: tuple[Any, ...] = (),
+) -> SafeString:
+    """blank(), its holes filled for `request`."""
+    return mark_safe(fill(blank(template, context, variant), request))  # noqa: S308 (our render)
 
 
 def clear() -> None:

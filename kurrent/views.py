@@ -318,13 +318,14 @@ def _viewer_key(request: HtmxHttpRequest, env: str) -> tuple[Any, ...]:
 def _record_results(
     request: HtmxHttpRequest, env: str, values: dict[str, Any], generation: tuple[Any, ...]
 ) -> str:
-    """The record list (partials/record_results.html), the same for the page and htmx."""
+    """The record list (partials/record_results.html), the same for the page and htmx;
+    its relative times still slots (web.fill_ago)."""
     key = ("records", *_viewer_key(request, env), request.GET.urlencode())
     html = web.fragments.get(key, generation)
     if html is None:
         html = render_to_string("partials/record_results.html", _records_ctx(request, env, values))
         web.fragments.put(key, generation, html)
-    return web.fill_ago(html)
+    return html
 
 
 def _activity_ctx(request: HtmxHttpRequest, env: str) -> dict[str, Any]:
@@ -333,41 +334,64 @@ def _activity_ctx(request: HtmxHttpRequest, env: str) -> dict[str, Any]:
 
 
 def _activity_feed(request: HtmxHttpRequest, env: str, generation: tuple[Any, ...]) -> str:
-    """The activity feed (partials/activity_feed.html) of the dashboard."""
+    """The activity feed (partials/activity_feed.html) of the dashboard, slots open."""
     key = ("activity", *_viewer_key(request, env), settings.KURRENTDB_SYNC_INTERVAL_MS)
     html = web.fragments.get(key, generation)
     if html is None:
         ctx = {**_activity_ctx(request, env), "ago_slots": True}
         html = render_to_string("partials/activity_feed.html", ctx)
         web.fragments.put(key, generation, html)
-    return web.fill_ago(html)
+    return html
+
+
+def _page_reusable(request: HtmxHttpRequest, env: str) -> bool:
+    """Whether the whole dashboard may come from web.pages: not while messages wait to be
+    shown (showing consumes them) or while KurrentDB is not usable (the banner then says
+    how long ago it was last reached, which a reused page would not update)."""
+    pending = messages.get_messages(request)
+    return not len(pending) and web.health(env).state in web.WRITABLE_STATES
 
 
 @login_required
 @require_GET
 def dashboard(request: HtmxHttpRequest) -> HttpResponse:
-    """The dashboard. Its two read-model fragments are rendered once per viewer, query and
-    state of the read model (web.fragments); the forms (idempotency key, CSRF) never are."""
+    """The dashboard. The read-model fragments are rendered once per viewer, query and state
+    of the read model (web.fragments), and so is the whole page around them while the
+    status panel it shows is the same (web.pages). The CSRF token and the New record form's
+    idempotency key are holes filled for each request (kurrent.holes), never reused."""
     env = web.current_env(request)
     values = RecordQueryForm(request.GET).values()
     generation = web.read_model_generation(env)
-    results = mark_safe(_record_results(request, env, values, generation))  # noqa: S308 (our render)
+    results = _record_results(request, env, values, generation)
     if request.htmx:
         # The search box, filters and pager swap the results only.
-        return HttpResponse(results)
+        return HttpResponse(web.fill_ago(results))
 
-    ctx: dict[str, Any] = {
-        "page": "dashboard",
-        "env": env,
-        "values": values,
-        "page_sizes": RecordQueryForm.base_fields["size"].choices,
-        "record_results": results,
-        "activity_feed": mark_safe(_activity_feed(request, env, generation)),  # noqa: S308
-        "status_panel": _status_panel(request),
-    }
-    ctx["write_blocked"] = blocked = web.write_block_reason(env, request.user)
-    ctx["create_form_html"] = _create_form_html(request, None, blocked)
-    return render(request, "kurrent/dashboard.html", ctx)
+    panel = _status_panel(request)
+    blocked = web.write_block_reason(env, request.user)
+    user = request.user
+    key = ("dashboard", *_viewer_key(request, env), user.get_username(), user.is_staff)
+    key += (request.get_full_path(),)
+    page_generation = (*generation, panel, blocked)
+    reusable = _page_reusable(request, env)
+    html = web.pages.get(key, page_generation) if reusable else None
+    if html is None:
+        ctx: dict[str, Any] = {
+            "page": "dashboard",
+            "env": env,
+            "values": values,
+            "page_sizes": RecordQueryForm.base_fields["size"].choices,
+            "record_results": mark_safe(results),  # noqa: S308 (our render)
+            "activity_feed": mark_safe(_activity_feed(request, env, generation)),  # noqa: S308
+            "status_panel": panel,
+            "write_blocked": blocked,
+            "create_form_html": mark_safe(_blank_create_form(blocked)),  # noqa: S308
+            "csrf_token": holes.CSRF,  # every token on the page is a hole
+        }
+        html = render_to_string("kurrent/dashboard.html", ctx, request=request)
+        if reusable:
+            web.pages.put(key, page_generation, html)
+    return HttpResponse(web.fill_ago(holes.fill(html, request)))
 
 
 @login_required
@@ -398,15 +422,26 @@ def switch_env(request: HtmxHttpRequest) -> HttpResponse:
 # --- records -------------------------------------------------------------------------
 
 
-def _create_form_html(request: HtmxHttpRequest, form: RecordForm | None, blocked: str) -> str:
-    """The "New record" form: a blank one is rendered once per process (kurrent.holes)."""
-    template = "partials/record_create_form.html"
-    if form is None:
+CREATE_FORM = "partials/record_create_form.html"
+
+
+def _blank_create_form(blocked: str) -> str:
+    """The blank "New record" form with its holes open (kurrent.holes): the same for
+    every user but for the CSRF token and idempotency key, so rendered once per process."""
+
+    def context() -> dict[str, Any]:
         blank = RecordForm(initial={"idempotency_key": holes.KEY})
-        ctx = {"create_form": blank, "write_blocked": blocked}
-        return holes.render_blank(request, template, ctx, variant=(blocked,))
+        return {"create_form": blank, "write_blocked": blocked}
+
+    return holes.blank(CREATE_FORM, context, variant=(blocked,))
+
+
+def _create_form_html(request: HtmxHttpRequest, form: RecordForm | None, blocked: str) -> str:
+    """The "New record" form for this request: blank (reused), or `form` with its errors."""
+    if form is None:
+        return mark_safe(holes.fill(_blank_create_form(blocked), request))  # noqa: S308
     ctx = {"create_form": form, "write_blocked": blocked}
-    return mark_safe(render_to_string(template, ctx, request=request))  # noqa: S308 (our render)
+    return mark_safe(render_to_string(CREATE_FORM, ctx, request=request))  # noqa: S308
 
 
 @login_required

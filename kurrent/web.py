@@ -213,6 +213,8 @@ class FragmentCache:
 
 
 fragments = FragmentCache()
+PAGES_MAX = 128  # whole pages are ~30 KB each
+pages = FragmentCache(max_entries=PAGES_MAX)
 
 # {{ moment|date:"U.u" }} inside this comment: a slot for formatting.ago(moment). HTML-escaped
 # text can never contain "<!--", so nothing a user wrote can fill or forge a slot.

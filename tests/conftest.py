@@ -105,3 +105,20 @@ def _fresh_user_cache() -> Iterator[None]:
     forget()
     yield
     forget()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rendered_caches() -> Iterator[None]:
+    """Rendered fragments and pages are keyed by user ids and read-model positions, which
+    repeat from one test's database and node to the next."""
+    from kurrent import holes, views, web
+
+    def clear() -> None:
+        web.fragments.clear()
+        web.pages.clear()
+        holes.clear()
+        views._panel_cache.clear()
+
+    clear()
+    yield
+    clear()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -14,6 +15,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from kurrent import events, formatting, projector, streams, web
+from kurrent.connection import connections
 from tests.kurrent.viewtools import HX, record
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("kdb")]
@@ -176,3 +178,65 @@ class TestRelativeTimes:
         body, _ = get(client)
         assert "&lt;!--ago:0.0--&gt;" in body
         assert "<!--ago:" not in body
+
+
+class TestWholePage:
+    """The page around the fragments is reused too (web.pages), with holes for the CSRF
+    token and the form's key; it must never carry another user's name, a consumed
+    message or a stale "unreachable" banner."""
+
+    def test_a_second_load_reuses_the_page_with_its_own_token_and_key(self, client, alice):
+        client.force_login(alice)
+        first, _ = get(client)
+        assert len(web.pages._entries) == 1
+        second, _ = get(client)
+        key = re.compile(r'name="idempotency_key" value="([^"]+)"')
+        token = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
+        assert key.findall(first) != key.findall(second)
+        assert token.findall(first) != token.findall(second)
+        assert len(set(token.findall(second))) == 1  # one masking per request, every form
+
+        def without_holes(body: str) -> str:
+            for value in {*key.findall(body), *token.findall(body)}:
+                body = body.replace(value, "")
+            return TIMES.sub("", body)
+
+        assert without_holes(first) == without_holes(second)
+
+    def test_each_user_gets_their_own_page(self, client, alice, bob, carol):
+        for user in (alice, bob, carol, alice):
+            client.force_login(user)
+            body, _ = get(client)
+            assert f"{user.username} · " in body
+            others = {"alice", "bob", "carol"} - {user.username}
+            assert not any(f"{name} · " in body for name in others)
+        client.force_login(carol)  # a viewer: no New record form at all
+        assert 'id="create-form"' not in get(client)[0]
+
+    def test_a_message_is_shown_once_and_not_kept(self, client, alice):
+        client.force_login(alice)
+        get(client)  # a reusable page exists now
+        response = client.post(
+            "/kurrent-db-demo/records/new/",
+            {"name": "Flash note", "data": "{}", "tags": "", "idempotency_key": str(uuid.uuid4())},
+        )
+        assert response.status_code == 302
+        with_message, _ = get(client)
+        assert "Created “Flash note”" in with_message
+        after, _ = get(client)
+        assert "Created “Flash note”" not in after
+        assert "Flash note" in results_of(after)
+
+    def test_an_unreachable_node_is_never_served_from_the_cache(self, client, alice, kdb):
+        client.force_login(alice)
+        assert "is unreachable" not in get(client)[0]
+        kdb.stop()
+        connections.reset()
+        deadline = time.monotonic() + 15
+        body = ""
+        while "is unreachable" not in body and time.monotonic() < deadline:
+            body = get(client)[0]
+            time.sleep(0.1)
+        assert "is unreachable" in body
+        cached = [html for _, _, html in web.pages._entries.values()]
+        assert not any("is unreachable" in html for html in cached)
