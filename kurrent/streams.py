@@ -99,6 +99,8 @@ class Page:
     has_next: bool
     has_previous: bool
     num_pages: int
+    # False: `total` is a lower bound ("1000+"); searches count matches up to a cap.
+    total_exact: bool = True
 
 
 # --- shared helpers (also used by kurrent.userdata) ------------------------------------------
@@ -546,13 +548,24 @@ def search_records(
         owner_id=user_id_by_name(owner) if owner else None,
         tags=clean_tags(tags),
     )
-    pks, total = search.search(words, filters, offset=(number - 1) * size, limit=size)
-    if total and not pks:
-        number = clamp_page(number, size, total)
-        pks, total = search.search(words, filters, offset=(number - 1) * size, limit=size)
-    rows = StreamRecord.objects.in_bulk(pks)
-    items = [projector.record_from_row(rows[pk]) for pk in pks if pk in rows]
-    return make_page(items, number, size, total)
+    found = search.search(words, filters, offset=(number - 1) * size, limit=size)
+    if found.total and not found.pks:  # past the end: the total is exact there
+        number = clamp_page(number, size, found.total)
+        found = search.search(words, filters, offset=(number - 1) * size, limit=size)
+    rows = StreamRecord.objects.in_bulk(found.pks)
+    items = [projector.record_from_row(rows[pk]) for pk in found.pks if pk in rows]
+    if found.exact:
+        return make_page(items, number, size, found.total)
+    return Page(  # at least `total` matches, and more after this page
+        items=items,
+        page=number,
+        page_size=size,
+        total=found.total,
+        has_next=True,
+        has_previous=number > 1,
+        num_pages=max(number + 1, math.ceil(found.total / size)),  # pages known to exist
+        total_exact=False,
+    )
 
 
 def record_history(actor: Any, record_id: str, env: str | None = None) -> list[HistoryEntry]:

@@ -1,13 +1,43 @@
-"""Full-text search over stream records (FTS5 on SQLite, tsvector on PostgreSQL)."""
+"""Full-text search over stream records (FTS5 on SQLite, tsvector on PostgreSQL).
+
+Every test runs twice: with each tier's page sorted from its matches, and walked from
+the recency index (kurrent.search picks one by size; both must give the same pages)."""
 
 from __future__ import annotations
 
-import pytest
+import json
+import uuid
+from typing import Any
 
-from kurrent import streams
+import pytest
+from kurrentdbclient import NewEvent, NewEvents, StreamState
+
+from kurrent import projector, search, streams
 from kurrent.errors import ValidationError
 
-pytestmark = [pytest.mark.django_db, pytest.mark.readmodel]
+pytestmark = [pytest.mark.django_db, pytest.mark.readmodel, pytest.mark.usefixtures("plan")]
+
+
+@pytest.fixture(params=["sort", "walk"])
+def plan(request: Any, monkeypatch: Any) -> str:
+    """Force one plan for every tier a search reads."""
+    backend = search._Postgres if search.is_postgres() else search._SQLite
+    fetch = backend.fetch
+    forced = request.param == "walk"
+
+    def forced_fetch(self: Any, tier: str, offset: int, limit: int, *, walk: bool) -> list[int]:
+        return fetch(self, tier, offset, limit, walk=forced)
+
+    monkeypatch.setattr(backend, "fetch", forced_fetch)
+    return request.param
+
+
+def _created(record_id: str, owner: Any) -> bytes:
+    """A StreamCreated event as another process would append it."""
+    body = {"record_id": record_id, "name": "Tie", "data": {}, "tags": [], "is_public": True}
+    return json.dumps(
+        {**body, "owner_id": owner.pk, "owner": owner.username, "metadata": {}}
+    ).encode()
 
 
 def _make(user, name, data=None, tags=(), public=True):
@@ -36,6 +66,28 @@ class TestRanking:
         streams.update_record(alice, older.id, expected_version=0, metadata={"checked": True})
 
         assert [r.id for r in streams.search_records(alice, "krill").items] == [older.id, newer.id]
+
+    def test_records_changed_at_the_same_moment_come_newest_row_first(self, kdb, alice, raw_client):
+        """One multi-stream append gives its events one timestamp: the tie goes to the
+        row projected last (the higher id), as in lists."""
+        ids = [str(uuid.uuid4()) for _ in range(3)]
+        raw_client.multi_append_to_stream(
+            [
+                NewEvents(
+                    stream_name=f"pool-{record_id}",
+                    events=[NewEvent(type="StreamCreated", data=_created(record_id, alice))],
+                    current_version=StreamState.NO_STREAM,
+                )
+                for record_id in ids
+            ]
+        )
+        projector.catch_up()
+
+        page = streams.search_records(alice, "tie")
+
+        assert len({r.updated_at for r in page.items}) == 1
+        assert [r.id for r in page.items] == ids[::-1]
+        assert [r.id for r in streams.list_records(alice).items] == ids[::-1]
 
     def test_every_word_must_match_and_words_are_stemmed(self, kdb, alice):
         both = _make(alice, "Penguins diving deep", {"site": {"name": "Ross Sea"}})
