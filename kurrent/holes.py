@@ -11,7 +11,6 @@ The markers are random per process, so no text a user wrote can contain one.
 
 from __future__ import annotations
 
-import re
 import secrets
 import uuid
 from collections.abc import Callable
@@ -29,7 +28,6 @@ from kurrent.forms import new_idempotency_key
 
 CSRF = f"csrfhole{secrets.token_hex(16)}"
 KEY = str(uuid.uuid4())  # a UUID, so a UUIDField renders it as it renders a real key
-_MARKERS = re.compile(f"{CSRF}|{KEY}")
 _MAX_ENTRIES = 64
 
 _rendered: dict[tuple[Any, ...], str] = {}
@@ -37,17 +35,14 @@ _lock = Lock()
 
 
 def fill(html: str, request: HttpRequest) -> str:
-    """`html` with this request's CSRF token and a fresh idempotency key per key marker."""
-    token: list[str] = []
-
-    def one(match: re.Match[str]) -> str:
-        if match.group() == KEY:
-            return new_idempotency_key()
-        if not token:
-            token.append(get_token(request))
-        return token[0]
-
-    return _MARKERS.sub(one, html)
+    """`html` with this request's CSRF token and a fresh idempotency key per key marker
+    (str.split and str.replace: far faster than a regex over a 30 KB page)."""
+    if KEY in html:
+        first, *rest = html.split(KEY)
+        html = first + "".join(new_idempotency_key() + part for part in rest)
+    if CSRF in html:
+        html = html.replace(CSRF, get_token(request))
+    return html
 
 
 def blank(

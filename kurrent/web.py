@@ -218,21 +218,38 @@ pages = FragmentCache(max_entries=PAGES_MAX)
 
 # {{ moment|date:"U.u" }} inside this comment: a slot for formatting.ago(moment). HTML-escaped
 # text can never contain "<!--", so nothing a user wrote can fill or forge a slot.
-_AGO_SLOT = re.compile(r"<!--ago:(-?\d*)\.?(\d*)-->")
+_AGO_OPEN, _AGO_CLOSE = "<!--ago:", "-->"
+_AGO_STAMP = re.compile(r"(-?\d*)\.?(\d*)")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def fill_ago(html: str, now: datetime | None = None) -> str:
-    """Put "42 s ago" (as of `now`) into every ago slot of a rendered fragment."""
-    if "<!--ago:" not in html:
+    """Put "42 s ago" (as of `now`) into every ago slot of a rendered fragment.
+
+    Split on the slot's opening rather than one regex over the page: a dashboard is
+    ~30 KB with ~40 slots, and str.split walks it far faster than re.sub."""
+    if _AGO_OPEN not in html:
         return html
     now = now or datetime.now(UTC)
+    texts: dict[str, str] = {}
+    parts = html.split(_AGO_OPEN)
+    out = [parts[0]]
+    for part in parts[1:]:
+        end = part.find(_AGO_CLOSE)
+        stamp = part[:end] if end >= 0 else None
+        if stamp is None or _AGO_STAMP.fullmatch(stamp) is None:
+            out.append(_AGO_OPEN + part)  # not a slot of ours: leave it as it was
+            continue
+        if stamp not in texts:
+            texts[stamp] = _ago_text(stamp, now)
+        out.append(texts[stamp])
+        out.append(part[end + len(_AGO_CLOSE) :])
+    return "".join(out)
 
-    def text(match: re.Match[str]) -> str:
-        seconds, micros = match.groups()
-        if not seconds:
-            return formatting.ago(None, now)
-        moment = _EPOCH + timedelta(seconds=int(seconds), microseconds=int(micros or 0))
-        return formatting.ago(moment, now)
 
-    return _AGO_SLOT.sub(text, html)
+def _ago_text(stamp: str, now: datetime) -> str:
+    seconds, _, micros = stamp.partition(".")
+    if not seconds:
+        return formatting.ago(None, now)
+    moment = _EPOCH + timedelta(seconds=int(seconds), microseconds=int(micros or 0))
+    return formatting.ago(moment, now)

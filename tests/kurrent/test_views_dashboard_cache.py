@@ -165,6 +165,22 @@ class TestRelativeTimes:
             assert web.fill_ago(html, now) == f"<time>{formatting.ago(moment, now)}</time>"
         assert web.fill_ago("<!--ago:.-->") == formatting.ago(None)
 
+    def test_every_slot_is_filled_and_anything_else_is_left_alone(self):
+        now = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
+        minute, hour = (
+            int((now - timedelta(**d)).timestamp()) for d in ({"minutes": 1}, {"hours": 1})
+        )
+        html = (
+            f"a<!--ago:{minute}.000000-->b<!--ago:{hour}.5-->c<!--ago:{minute}.000000-->"
+            "<!--ago:not-a-time--><!--ago:12"
+        )
+        expected = (
+            f"a{formatting.ago(now - timedelta(minutes=1), now)}b"
+            f"{formatting.ago(now - timedelta(hours=1) + timedelta(microseconds=5), now)}"
+            f"c{formatting.ago(now - timedelta(minutes=1), now)}<!--ago:not-a-time--><!--ago:12"
+        )
+        assert web.fill_ago(html, now) == expected
+
     def test_the_page_has_no_slots_left(self, client, alice):
         record(alice, name="Macaroni colony", is_public=True)
         client.force_login(alice)
