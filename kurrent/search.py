@@ -20,10 +20,10 @@ Totals are exact up to CAP (or up to the end of the page asked for, past it); be
 Result.exact is False and the total is a lower bound, shown as "1000+".
 
 For each tier the page reaches, one of two plans, chosen by how many matches it has
-(counted up to WALK * need, `need` being its rows up to the end of the page):
+(counted up to a bound growing with `need`, its rows up to the end of the page):
 - sort: fewer matches than that: all of them, filtered and sorted by recency;
 - walk: more: the (env, updated_at) index read from the newest, keeping the tier's
-  matches; it reads about need / matches of the environment's records (1/WALK at most).
+  matches; it reads about need / matches of the environment's records.
 
 SQLite: two FTS5 tables kept by triggers (migration 0009): kurrent_record_fts (name, tags,
 body) and kurrent_record_head (name, tags); rowid = StreamRecord.id.
@@ -35,6 +35,7 @@ kurrent_search_recent (env, updated_at, record_pk) for walks.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -46,9 +47,11 @@ from kurrent.models import RecordSearch, RecordTag, StreamRecord
 CONFIG = "english"
 MAX_TERMS = 12
 CAP = 1000  # totals are counted exactly up to here
-# Walk a tier when it has more than WALK matches per row needed from it. At least 1: a
-# tier counted up to that bound must then reach past the end of the page.
-WALK = 20
+# Walk a tier when it has more than WALK * sqrt(need) matches (and more than `need`, so
+# that a tier counted up to there reaches past the end of the page). A walk reads about
+# need * N / matches index entries (N: the environment's records), a sort every match:
+# measured per row, they break even near 100 * sqrt(need) matches at N = 100,000.
+WALK = 100
 TIERS = ("name", "tags", "data")
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 # PostgreSQL's English stop words: dropped from queries on both databases, so a query
@@ -99,7 +102,7 @@ def search(words: list[str], filters: Filters, *, offset: int, limit: int) -> Re
     end = offset + limit
     counted_to = max(CAP, end) + 1
     # The total and the first tier's size in one statement (one round trip).
-    total, first = db.counts([("all", counted_to), (TIERS[0], WALK * end + 1)])
+    total, first = db.counts([("all", counted_to), (TIERS[0], _bound(end))])
     exact = total < counted_to
     total = min(total, counted_to - 1)
     if total <= offset:
@@ -108,7 +111,7 @@ def search(words: list[str], filters: Filters, *, offset: int, limit: int) -> Re
     start = 0  # position of the tier's first row in the whole order
     for tier in TIERS:
         need = end - start  # rows of this tier up to the end of the page
-        bound = WALK * need + 1
+        bound = _bound(need)
         if tier == TIERS[0]:
             size = first
         elif tier != TIERS[-1]:
@@ -125,6 +128,11 @@ def search(words: list[str], filters: Filters, *, offset: int, limit: int) -> Re
         if start >= end:
             break
     return Result(pks, total, exact)
+
+
+def _bound(need: int) -> int:
+    """Count a tier up to here: fewer matches are sorted, this many walked."""
+    return max(need, int(WALK * math.sqrt(need))) + 1
 
 
 class _Backend:

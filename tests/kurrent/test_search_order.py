@@ -114,7 +114,7 @@ class TestPlans:
             _make(alice, f"Albatross {n}")
         rare = _make(alice, "Log", {"text": "albatross"})
 
-        first = streams.search_records(alice, "albatross", page_size=3)  # 7 > 2 * 3
+        first = streams.search_records(alice, "albatross", page_size=3)  # 7 matches > bound 4
         assert fetches == [("name", True)] and len(first.items) == 3
         fetches.clear()
 
