@@ -25,7 +25,7 @@ For each tier the page reaches, one of two plans, chosen by how many matches it 
 - walk: more: the (env, updated_at) index read from the newest, keeping the tier's
   matches; it reads about need / matches of the environment's records.
 
-SQLite: two FTS5 tables kept by triggers (migration 0009): kurrent_record_fts (name, tags,
+SQLite: two FTS5 tables kept by triggers (migrations 0009, 0010): kurrent_record_fts (name, tags,
 body) and kurrent_record_head (name, tags); rowid = StreamRecord.id.
 PostgreSQL: the narrow RecordSearch table kept by a trigger: search_vector (all the text,
 stripped), head_vector (name weight A, tags weight B) and tags, each with a GIN index, and
