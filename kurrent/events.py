@@ -24,7 +24,7 @@ import contextvars
 import json
 import uuid
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -288,11 +288,17 @@ def encode(
     """The NewEvent to append for one domain event."""
     return NewEvent(
         type=type(event).__name__,
-        data=json.dumps(asdict(event), separators=(",", ":"), ensure_ascii=False).encode(),
+        data=json.dumps(_fields_of(event), separators=(",", ":"), ensure_ascii=False).encode(),
         metadata=_meta_json(actor),
         content_type=CONTENT_TYPE,
         id=event_id(stream, idempotency_key, index),
     )
+
+
+def _fields_of(event: DomainEvent) -> dict[str, Any]:
+    """The event's fields, not copied (asdict would copy every nested value; JSON
+    encoding does not need it)."""
+    return {f.name: getattr(event, f.name) for f in fields(event)}
 
 
 @dataclass(frozen=True)
@@ -324,8 +330,19 @@ def decode(recorded: RecordedEvent) -> Envelope:
     )
 
 
-def decode_new(new_event: NewEvent, *, stream: str, revision: int, position: int) -> Envelope:
-    """The envelope of an event we just appended, exactly as `decode` will see it later."""
+def decode_new(
+    new_event: NewEvent,
+    *,
+    stream: str,
+    revision: int,
+    position: int,
+    event: DomainEvent | None = None,
+) -> Envelope:
+    """The envelope of an event we just appended, exactly as `decode` will see it later.
+
+    `event`, the domain event `new_event` was encoded from (with JSON values, as the
+    clean_* checks leave them), spares parsing the data again: it gets the checks
+    `decode` applies to what it parses."""
     return _envelope(
         new_event.type,
         new_event.data,
@@ -335,6 +352,7 @@ def decode_new(new_event: NewEvent, *, stream: str, revision: int, position: int
         position=position,
         event_id=str(new_event.id),
         server_time=None,
+        decoded=event,
     )
 
 
@@ -348,13 +366,18 @@ def _envelope(
     position: int,
     event_id: str,
     server_time: datetime | None,
+    decoded: DomainEvent | None = None,
 ) -> Envelope:
     meta = _parse_meta(metadata)
     # "When" is the writer's timestamp from the metadata, so the writer's own view and
     # every replay agree; events of other writers fall back to the server's time.
     when = _parse_time(meta.timestamp) or server_time or datetime.fromtimestamp(0, UTC)
+    if decoded is not None and type(decoded).__name__ == event_type:
+        event = _checked(decoded, data)
+    else:
+        event = _decode_data(event_type, data)
     return Envelope(
-        event=_decode_data(event_type, data),
+        event=event,
         event_type=event_type,
         stream_name=stream,
         revision=revision,
@@ -403,6 +426,18 @@ def _decode_data(event_type: str, raw: bytes) -> DomainEvent | None:
         return None
     try:
         return _build(cls, data)
+    except (TypeError, ValueError):
+        return None
+
+
+def _checked(event: DomainEvent, raw: bytes) -> DomainEvent | None:
+    """A domain event of ours, as `_decode_data` would rebuild it from `raw`, its JSON.
+    (JSON writes a NUL character as \\u0000: without that text, `raw` holds none.)"""
+    data = _fields_of(event)
+    if b"\\u0000" in raw and has_nul(data):
+        return None
+    try:
+        return _build(type(event), data)
     except (TypeError, ValueError):
         return None
 

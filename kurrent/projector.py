@@ -21,6 +21,7 @@ update before a create) are skipped and counted, never fatal.
 
 from __future__ import annotations
 
+import json
 import logging
 import queue
 import threading
@@ -29,6 +30,8 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from functools import cache
+from types import SimpleNamespace
 from typing import Any
 
 from django.db import DatabaseError, IntegrityError, connection, transaction
@@ -45,6 +48,7 @@ from kurrent.events import (
     Envelope,
     StreamCreated,
     StreamDeleted,
+    StreamName,
     StreamUpdated,
     UserDataDeleted,
     UserDataStored,
@@ -592,7 +596,7 @@ def _erase_rows(env: str, user_id: int, before_position: int) -> None:
     _delete_where(Activity, where, params)
 
 
-# --- running ---------------------------------------------------------------------------------
+# --- the writer's shortcut -------------------------------------------------------------------
 
 
 def apply_written(
@@ -602,20 +606,26 @@ def apply_written(
     stream: str,
     before: Record | Entry | None,
     position: int,
+    event: Any = None,
 ) -> Record | Entry | None:
     """The writer's shortcut: apply the event it just appended, without reading $all.
 
     `before` is the state the write was based on (None for a create); the event's
-    revision is the one after it. Under the checkpoint lock the row moves from exactly
-    that version to the next (compare-and-swap on `version`), so every earlier event
-    of the stream is applied already and nothing is applied twice. The checkpoint does
-    not move: when the projector meets the event in $all, the row's version tells it
-    the event is in. Returns the new state, or None when the shortcut does not apply
-    (the caller then catches up the ordinary way).
+    revision is the one after it; `event` is the domain event `new_event` was encoded
+    from, if at hand (its data is then not parsed again). In one transaction, under
+    the checkpoint lock, the row moves from exactly that version to the next
+    (compare-and-swap on `version`), so every earlier event of the stream is applied
+    already and nothing is applied twice; and only while the checkpoint is short of
+    `position` (else the projector applied the event first). The checkpoint does not
+    move: when the projector meets the event in $all, the row's version tells it the
+    event is in. Returns the new state, or None when the shortcut does not apply (the
+    caller then catches up the ordinary way).
     """
     env = _env(env)
     revision = before.version + 1 if before is not None else 0
-    envelope = decode_new(new_event, stream=stream, revision=revision, position=position)
+    envelope = decode_new(
+        new_event, stream=stream, revision=revision, position=position, event=event
+    )
     parsed = parse_stream(stream)
     if parsed is None or parsed.kind not in _KINDS or envelope.event is None:
         return None
@@ -623,52 +633,185 @@ def apply_written(
     if not kind.applies(before, envelope.event, parsed.user_id):
         return None
     after = kind.fold(before, envelope, env_name=env)
-    row = kind.to_row(after, position, None)
-    outermost = not connection.in_atomic_block
+    row = kind.to_row(after, position, SimpleNamespace(env=env, **{kind.id_field: after.id}))
+    writer = _Writer(
+        env, kind, parsed, before, after, row, _activity(env, envelope, parsed.kind, after)
+    )
+    conn = prepared.db()
+    outermost = not conn.in_atomic_block
     try:
         with transaction.atomic():
-            if _locked_position(env, outermost) >= position:
-                return None  # the projector was faster
-            if before is None:
-                prepared.insert(row, ["env", kind.id_field, *kind.fields])
-            else:
-                where = {"env": env, kind.id_field: parsed.object_id, "version": before.version}
-                if prepared.update(row, kind.fields, where) != 1:
-                    return None
-            if parsed.kind == "record":
-                _after_record_write(env, parsed.object_id, before, after, row)
-            elif before is not None and before.is_public != after.is_public:
-                Activity.objects.filter(
-                    env=env, kind="userdata", object_id=parsed.object_id
-                ).update(is_public=after.is_public)
-            prepared.insert_many(
-                Activity, [_activity(env, envelope, parsed.kind, after)], ACTIVITY_FIELDS
-            )
+            applied = writer.write(conn, position, outermost)
+            if not applied and not _has_checkpoint(env):
+                _lock(env)  # an environment's first write: create its checkpoint
+                applied = writer.write(conn, position, outermost)
     except IntegrityError:
         return None  # a concurrent writer of the same (retried) event got there first
-    return after
+    return after if applied else None
 
 
-def _after_record_write(
-    env: str, record_id: str, before: Any, after: Any, row: StreamRecord | None
-) -> None:
-    """Tags and activity visibility of a record the writer just changed (the search
-    index follows the row by itself: triggers, migrations 0002 and 0004)."""
-    if before is not None and before.tags == after.tags and before.is_public == after.is_public:
-        return
-    pk = row.pk if row is not None else None
-    if pk is None:
-        rows = StreamRecord.objects.filter(env=env, record_id=record_id)
-        pk = rows.values_list("pk", flat=True)[0]
-    if before is None or before.tags != after.tags:
-        if before is not None:
-            RecordTag.objects.filter(record_id=pk).delete()
-        tags = [RecordTag(record_id=pk, tag=t) for t in after.tags]
-        prepared.insert_many(RecordTag, tags, ["record", "tag"])
-    if before is not None and before.is_public != after.is_public:
-        Activity.objects.filter(env=env, kind="record", object_id=record_id).update(
-            is_public=after.is_public
-        )
+@dataclass
+class _Writer:
+    """The statements of the writer's shortcut for one event (see apply_written)."""
+
+    env: str
+    kind: _Kind
+    stream: StreamName
+    before: Record | Entry | None
+    after: Record | Entry
+    row: Any  # the row's new values by field name (a model instance costs more)
+    activity: _ActivityRow
+
+    def write(self, conn: Any, position: int, outermost: bool) -> bool:
+        """In the transaction: the row, its tags, activity visibility and the Activity
+        row; False when nothing was written (the row moved on, the projector was
+        faster, or the environment has no checkpoint row)."""
+        if conn.vendor == "postgresql":
+            return self.run_in_one(conn, position, outermost)
+        return self.run(conn, position)
+
+    def run(self, conn: Any, position: int) -> bool:
+        """Statement by statement, in process (SQLite: BEGIN IMMEDIATE took the lock)."""
+        sql, params = self._row_write(conn, position)
+        with prepared.cursor() as cursor:
+            cursor.execute(sql, params)
+            found = cursor.fetchone()
+            if found is None:
+                return False  # the row moved on, or the projector was faster
+            for sql, params in self._rest(conn, found[0]):
+                cursor.execute(sql, params)
+        return True
+
+    def run_in_one(self, conn: Any, position: int, outermost: bool) -> bool:
+        """PostgreSQL: every statement in one, a round trip instead of one each. The
+        row write reads the checkpoint FOR UPDATE first (the projector's lock order:
+        checkpoint, then rows); the others depend on the row write."""
+        q = conn.ops.quote_name
+        checkpoint = q(ProjectionCheckpoint._meta.db_table)
+        heads = [f"cp AS (SELECT position FROM {checkpoint} WHERE env = %s FOR UPDATE)"]  # noqa: S608
+        params: list[Any] = [self.env]
+        sql, values = self._row_write(conn, position)
+        heads.append(f"w AS ({sql})")
+        params += values
+        for n, (sql, values) in enumerate(self._rest(conn, None)):
+            heads.append(f"s{n} AS ({sql})")
+            params += values
+        relax = ", set_config('synchronous_commit', 'off', true)" if outermost else ""
+        with prepared.cursor() as cursor:
+            sql = f"WITH {', '.join(heads)} SELECT (SELECT id FROM w){relax}"  # noqa: S608
+            cursor.execute(sql, params)
+            return cursor.fetchone()[0] is not None
+
+    def _row_write(self, conn: Any, position: int) -> tuple[str, list[Any]]:
+        """INSERT, or UPDATE from exactly the version before, of the row, while the
+        checkpoint is short of `position`; RETURNING its id."""
+        kind, model, env = self.kind, self.kind.model, self.env
+        in_one = conn.vendor == "postgresql"
+        guard = _checkpoint_guard(conn.vendor)
+        guard_params = [position] if in_one else [env, position]
+        if self.before is None:
+            names = ["env", kind.id_field, *kind.fields]
+            values = prepared.values(model, self.row, names)
+            sql = _insert_guarded(model, tuple(names), conn.vendor)
+            return sql, [*values, *guard_params]
+        where = {"env": env, kind.id_field: self.stream.object_id, "version": self.before.version}
+        sql, params = prepared.update_statement(self.row, self._changed(), where, model=model)
+        return f"{sql} AND {guard} RETURNING id", [*params, *guard_params]
+
+    def _changed(self) -> list[str]:
+        """The fields of the row that the event changes (the position always): the row
+        is at the version before, so it holds what `before` gives. Fewer columns to
+        convert and write, and the search index is left alone unless its text changed."""
+        kind = self.kind
+        old = kind.to_row(self.before, 0, SimpleNamespace(env=self.env, **{kind.id_field: ""}))
+        return [
+            name
+            for name, field in zip(
+                kind.fields, prepared.fields(kind.model, kind.fields), strict=True
+            )
+            if name == "position" or getattr(old, field.attname) != getattr(self.row, field.attname)
+        ]
+
+    def _rest(self, conn: Any, pk: int | None) -> list[tuple[str, list[Any]]]:
+        """The statements after the row write: tags, activity visibility, the Activity
+        row. With `pk`, plain ones; without, CTEs of run_in_one that use `w`."""
+        before, after, env = self.before, self.after, self.env
+        statements = []
+        if self.stream.kind == "record" and (before is None or before.tags != after.tags):
+            statements += _tag_writes(conn.vendor, pk, before is not None, list(after.tags))
+        if before is not None and before.is_public != after.is_public:
+            activity = conn.ops.quote_name(Activity._meta.db_table)
+            sql = f"UPDATE {activity} SET is_public = %s WHERE env = %s AND kind = %s AND object_id = %s"  # noqa: S608
+            if pk is None:
+                sql += " AND EXISTS (SELECT 1 FROM w)"
+            statements.append(
+                (sql, [after.is_public, env, self.stream.kind, self.stream.object_id])
+            )
+        values = prepared.values(Activity, self.activity, ACTIVITY_FIELDS)
+        statements.append((_activity_insert(conn.vendor, pk is None), values))
+        return statements
+
+
+def _has_checkpoint(env: str) -> bool:
+    return ProjectionCheckpoint.objects.filter(env=env).exists()
+
+
+def _checkpoint_guard(vendor: str) -> str:
+    """The condition that the checkpoint is short of the event's position (the
+    projector has not applied it). PostgreSQL: from the locked `cp` of run_in_one."""
+    if vendor == "postgresql":
+        return "(SELECT position FROM cp) < %s"
+    table = prepared.db().ops.quote_name(ProjectionCheckpoint._meta.db_table)
+    return f"(SELECT position FROM {table} WHERE env = %s) < %s"  # noqa: S608
+
+
+@cache
+def _insert_guarded(model: Any, names: tuple[str, ...], vendor: str) -> str:
+    q = prepared.db().ops.quote_name
+    columns = ", ".join(q(model._meta.get_field(n).column) for n in names)
+    marks = ", ".join(["%s"] * len(names))
+    source = f"SELECT {marks} FROM cp WHERE cp.position < %s"  # noqa: S608
+    if vendor != "postgresql":
+        source = f"SELECT {marks} WHERE {_checkpoint_guard(vendor)}"
+    return f"INSERT INTO {q(model._meta.db_table)} ({columns}) {source} RETURNING id"
+
+
+@cache
+def _activity_insert(vendor: str, in_one: bool) -> str:
+    q = prepared.db().ops.quote_name
+    columns = ", ".join(q(Activity._meta.get_field(n).column) for n in ACTIVITY_FIELDS)
+    marks = ", ".join(["%s"] * len(ACTIVITY_FIELDS))
+    source = f"SELECT {marks} FROM w" if in_one else f"VALUES ({marks})"  # noqa: S608
+    return f"INSERT INTO {q(Activity._meta.db_table)} ({columns}) {source}"
+
+
+def _tag_writes(
+    vendor: str, pk: int | None, changed: bool, tags: list[str]
+) -> list[tuple[str, list[Any]]]:
+    """The tag rows of a record: `tags` inserted; for a changed record also the others
+    deleted (and tags it kept left alone, so the two never collide in one statement)."""
+    table = prepared.db().ops.quote_name(RecordTag._meta.db_table)
+    if vendor == "postgresql":  # in run_in_one
+        new = "unnest(%s::varchar[]) AS t(tag)"
+        statements = [
+            (f"INSERT INTO {table} (record_id, tag) SELECT w.id, t.tag FROM w, {new}", [tags])  # noqa: S608
+        ]
+        if changed:
+            statements[0] = (f"{statements[0][0]} ON CONFLICT DO NOTHING", [tags])
+            drop = f"DELETE FROM {table} USING w WHERE {table}.record_id = w.id AND NOT ({table}.tag = ANY(%s::varchar[]))"  # noqa: S608
+            statements.insert(0, (drop, [tags]))
+        return statements
+    listed = json.dumps(tags)
+    add = f"INSERT INTO {table} (record_id, tag) SELECT %s, value FROM json_each(%s)"  # noqa: S608
+    if not changed:
+        return [(add, [pk, listed])] if tags else []
+    drop = (
+        f"DELETE FROM {table} WHERE record_id = %s AND tag NOT IN (SELECT value FROM json_each(%s))"  # noqa: S608
+    )
+    return [(drop, [pk, listed]), (f"{add} WHERE true ON CONFLICT DO NOTHING", [pk, listed])]
+
+
+# --- running ---------------------------------------------------------------------------------
 
 
 def _relaxed_commit(outermost: bool) -> None:
@@ -680,20 +823,6 @@ def _relaxed_commit(outermost: bool) -> None:
     if outermost and connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SET LOCAL synchronous_commit TO OFF")
-
-
-def _locked_position(env: str, outermost: bool) -> int:
-    """As _lock, but only the position, in one prepared statement (the writer's path;
-    on PostgreSQL it also relaxes the commit as _relaxed_commit does)."""
-    table = connection.ops.quote_name(ProjectionCheckpoint._meta.db_table)
-    sql = f"SELECT position FROM {table} WHERE env = %s"  # noqa: S608 (a table name)
-    if connection.vendor == "postgresql":
-        relax = "set_config('synchronous_commit', 'off', true)" if outermost else "NULL"
-        sql = f"SELECT position, {relax} FROM {table} WHERE env = %s FOR UPDATE"  # noqa: S608
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [env])
-        found = cursor.fetchone()
-    return found[0] if found else _lock(env).position
 
 
 def _lock(env: str) -> ProjectionCheckpoint:

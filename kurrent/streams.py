@@ -163,6 +163,36 @@ def append(env: str, stream: str, event: NewEvent, expected: int | StreamState) 
     )
 
 
+def append_and_apply(
+    env: str,
+    stream: str,
+    new_event: NewEvent,
+    expected: int | StreamState,
+    *,
+    before: Any,
+    event: Any,
+) -> Any | None:
+    """Append one event (as `append`, raising what it raises) and make it visible in
+    the read model before returning. `before` is the state the write was based on,
+    at version `expected` (None for a create); `event` the domain event `new_event`
+    was encoded from.
+
+    The shortcut applies just that event onto the row it was based on; otherwise the
+    projector catches up to the append's position (see projector.apply_written).
+    Returns the new state when the shortcut applied it."""
+    position = append(env, stream, new_event, expected)
+    try:
+        state = projector.apply_written(
+            env, new_event, stream=stream, before=before, position=position, event=event
+        )
+    except DatabaseError as exc:
+        log.warning("read model of %s: applying a write failed: %s", env, exc)
+        state = None
+    if state is None:
+        catch_up_quietly(env, position)
+    return state
+
+
 def read_stream(env: str, stream: str) -> tuple[RecordedEvent, ...]:
     """Every event of one stream; NotFound if it never existed or was erased."""
     try:
@@ -180,26 +210,6 @@ def catch_up_quietly(env: str, position: int) -> None:
         projector.catch_up(env, until_position=position)
     except (KurrentError, DatabaseError) as exc:
         log.warning("read model of %s not caught up after a write: %s", env, exc)
-
-
-def project_write(
-    env: str, new_event: NewEvent, *, stream: str, before: Any, position: int
-) -> Any | None:
-    """Make the writer's own event visible in the read model before returning.
-
-    The shortcut applies just that event onto the row it was based on; otherwise the
-    projector catches up to the append's position (see projector.apply_written).
-    Returns the new state when the shortcut applied it."""
-    try:
-        state = projector.apply_written(
-            env, new_event, stream=stream, before=before, position=position
-        )
-    except DatabaseError as exc:
-        log.warning("read model of %s: applying a write failed: %s", env, exc)
-        state = None
-    if state is None:
-        catch_up_quietly(env, position)
-    return state
 
 
 def parse_uuid(value: Any, missing: str) -> str:
@@ -257,10 +267,12 @@ def fold_written(
     stream: str,
     new_event: NewEvent,
     env: str,
+    event: Any = None,
 ) -> State:
-    """Fold our own event locally, as the projector will (used when the read model lags)."""
+    """Fold our own event locally, as the projector will (used when the read model lags);
+    `event` is the domain event `new_event` was encoded from."""
     revision = state.version + 1 if state else 0
-    envelope = decode_new(new_event, stream=stream, revision=revision, position=0)
+    envelope = decode_new(new_event, stream=stream, revision=revision, position=0, event=event)
     result = fold(state, envelope, env_name=env)
     assert result is not None
     return result
@@ -289,15 +301,18 @@ def _current_from_stream(env: str, record_id: str) -> Record | None:
 
 
 def _after_write(
-    env: str, record_id: str, new_event: NewEvent, position: int, before: Record | None
+    env: str,
+    record_id: str,
+    new_event: NewEvent,
+    state: Record | None,
+    before: Record | None,
+    event: Any,
 ) -> Record:
-    """The record as the writer should see it: from the read model once it has the
-    write, else folded from what we know was appended."""
-    stream = record_stream(record_id)
-    state = project_write(env, new_event, stream=stream, before=before, position=position)
+    """The record as the writer should see it: the state the shortcut applied, else from
+    the read model once it has the write, else folded from what we know was appended."""
     if state is not None:
         return state
-    expected = fold_written(fold_record, before, stream, new_event, env)
+    expected = fold_written(fold_record, before, record_stream(record_id), new_event, env, event)
     row = _row(env, record_id)
     if row is not None and row.version >= expected.version:
         return projector.record_from_row(row)
@@ -341,7 +356,9 @@ def create_record(
     stream = record_stream(record_id)
     new_event = encode(event, stream=stream, actor=actor, idempotency_key=key)
     try:
-        position = append(env, stream, new_event, StreamState.NO_STREAM)
+        state = append_and_apply(
+            env, stream, new_event, StreamState.NO_STREAM, before=None, event=event
+        )
     except WrongCurrentVersionError:
         current = _current_from_stream(env, record_id)
         raise Conflict(
@@ -350,7 +367,7 @@ def create_record(
             current,
             current.version if current else None,
         ) from None
-    return _after_write(env, record_id, new_event, position, None)
+    return _after_write(env, record_id, new_event, state, None, event)
 
 
 def update_record(
@@ -410,14 +427,15 @@ def update_record(
     )
     new_event = encode(event, stream=stream, actor=actor, idempotency_key=key)
     try:
+        if state.version == expected:
+            after = append_and_apply(env, stream, new_event, expected, before=state, event=event)
+            return _after_write(env, record_id, new_event, after, state, event)
         position = append(env, stream, new_event, expected)
     except WrongCurrentVersionError:
         raise _conflict(env, record_id) from None
-    if state.version != expected:
-        # KurrentDB accepted a retry of an earlier write (same event id): show the record.
-        catch_up_quietly(env, position)
-        return get_record(actor, record_id, env=env)
-    return _after_write(env, record_id, new_event, position, state)
+    # KurrentDB accepted a retry of an earlier write (same event id): show the record.
+    catch_up_quietly(env, position)
+    return get_record(actor, record_id, env=env)
 
 
 def _conflict(env: str, record_id: str) -> Conflict:
@@ -461,18 +479,17 @@ def delete_record(
         if key and state.last_event_id == str(event_id(stream, key)):
             return None  # this very delete, submitted again
         raise NotFound("This record was deleted.")
-    new_event = encode(
-        StreamDeleted(record_id=record_id), stream=stream, actor=actor, idempotency_key=key
-    )
+    event = StreamDeleted(record_id=record_id)
+    new_event = encode(event, stream=stream, actor=actor, idempotency_key=key)
     version = state.version if expected is None else expected
     try:
+        if version == state.version:
+            append_and_apply(env, stream, new_event, version, before=state, event=event)
+            return None
         position = append(env, stream, new_event, version)
     except WrongCurrentVersionError:
         raise _conflict(env, record_id) from None
-    if version == state.version:
-        project_write(env, new_event, stream=stream, before=state, position=position)
-    else:
-        catch_up_quietly(env, position)  # a retry KurrentDB recognised: nothing new
+    catch_up_quietly(env, position)  # a retry KurrentDB recognised: nothing new
     return None
 
 

@@ -59,6 +59,7 @@ from kurrent.roles import is_admin
 from kurrent.streams import (
     Page,
     append,
+    append_and_apply,
     catch_up_quietly,
     clamp_page,
     current_from_stream,
@@ -70,7 +71,6 @@ from kurrent.streams import (
     may_read,
     page_numbers,
     parse_uuid,
-    project_write,
     require_reader,
     require_writer,
     row_or_catch_up,
@@ -102,12 +102,12 @@ def _row(env: str, entry_id: str) -> UserDataEntry | None:
 
 
 def _after_write(
-    env: str, new_event: Any, position: int, before: Entry | None, stream: str
+    env: str, new_event: Any, state: Entry | None, before: Entry | None, stream: str, event: Any
 ) -> Entry:
-    state = project_write(env, new_event, stream=stream, before=before, position=position)
+    """The entry as the writer should see it (as streams._after_write)."""
     if state is not None:
         return state
-    expected = fold_written(fold_entry, before, stream, new_event, env)
+    expected = fold_written(fold_entry, before, stream, new_event, env, event)
     row = _row(env, expected.id)
     if row is not None and row.version >= expected.version:
         return projector.entry_from_row(row)
@@ -167,10 +167,12 @@ def store_entry(
     stream = userdata_stream(actor.pk, entry_id)
     new_event = encode(event, stream=stream, actor=actor, idempotency_key=ikey)
     try:
-        position = append(env, stream, new_event, StreamState.NO_STREAM)
+        state = append_and_apply(
+            env, stream, new_event, StreamState.NO_STREAM, before=None, event=event
+        )
     except WrongCurrentVersionError:
         raise Conflict("An entry with this id exists already.") from None
-    return _after_write(env, new_event, position, None, stream)
+    return _after_write(env, new_event, state, None, stream, event)
 
 
 def update_entry(
@@ -220,13 +222,14 @@ def update_entry(
     )
     new_event = encode(event, stream=stream, actor=actor, idempotency_key=ikey)
     try:
+        if state.version == expected:
+            after = append_and_apply(env, stream, new_event, expected, before=state, event=event)
+            return _after_write(env, new_event, after, state, stream, event)
         position = append(env, stream, new_event, expected)
     except WrongCurrentVersionError:
         raise _conflict(env, state) from None
-    if state.version != expected:
-        catch_up_quietly(env, position)
-        return get_entry(actor, entry_id, env=env)
-    return _after_write(env, new_event, position, state, stream)
+    catch_up_quietly(env, position)  # a retry KurrentDB recognised: show the entry
+    return get_entry(actor, entry_id, env=env)
 
 
 def delete_entry(
@@ -256,18 +259,17 @@ def delete_entry(
         if ikey and state.last_event_id == str(event_id(stream, ikey)):
             return None
         raise NotFound("This entry was deleted.")
-    new_event = encode(
-        UserDataDeleted(entry_id=entry_id), stream=stream, actor=actor, idempotency_key=ikey
-    )
+    event = UserDataDeleted(entry_id=entry_id)
+    new_event = encode(event, stream=stream, actor=actor, idempotency_key=ikey)
     version = state.version if expected is None else expected
     try:
+        if version == state.version:
+            append_and_apply(env, stream, new_event, version, before=state, event=event)
+            return None
         position = append(env, stream, new_event, version)
     except WrongCurrentVersionError:
         raise _conflict(env, state) from None
-    if version == state.version:
-        project_write(env, new_event, stream=stream, before=state, position=position)
-    else:
-        catch_up_quietly(env, position)  # a retry KurrentDB recognised: nothing new
+    catch_up_quietly(env, position)  # a retry KurrentDB recognised: nothing new
     return None
 
 
