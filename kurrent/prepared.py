@@ -4,14 +4,19 @@ The ORM compiles every statement anew, and for one small row that costs ten time
 the work itself (measured: 3.3 ms against 0.2 ms for the writer's transaction on
 SQLite; 0.4 ms against 0.12 ms to fetch one row), which would make every create or
 update through the services twice as slow as the KurrentDB append. These helpers
-keep the ORM's own value conversion (`Field.get_db_prep_save` to write; to read, the
-converters the ORM applies and `Model.from_db`, so JSON, UUIDs and datetimes
-round-trip exactly as with the ORM) and skip only the compilation. Used by the
-projector's batches and the writer's shortcut.
+keep the ORM's own value conversion (`Field.get_db_prep_save` to write, but for
+values it passes through unchanged; to read, the converters the ORM applies and
+`Model.from_db`, so JSON, UUIDs and datetimes round-trip exactly as with the ORM)
+and skip only the compilation. Used by the projector's batches and the writer's
+shortcut.
 
-They take the database connection once per call (`connections[...]`): each use of
-the `django.db.connection` proxy looks it up again in a context-local (~4 us), and a
-row's value conversion would do that once per field.
+Per statement, Django's own layers cost about what SQLite takes for a small insert:
+the `django.db.connection` proxy looks the connection up in a context-local each
+time (~4 us; these helpers take it once per call), its SQLite cursor rewrites every
+statement's %s to ? with a regular expression (~30 us; `cursor()` keeps the
+rewritten text), and `transaction.atomic()` keeps books around BEGIN and COMMIT
+(`atomic()` sends just those, where it is safe). Whenever queries are being watched
+(DEBUG, CaptureQueriesContext, an execute_wrapper), Django's own are used.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from functools import cache, lru_cache
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import DEFAULT_DB_ALIAS, connections, models, transaction
 
 
 def db() -> Any:
@@ -41,11 +46,51 @@ def cursor() -> Iterator[Any]:
     expression (~30 us, as much as SQLite takes for a small insert); this one keeps
     the rewritten text, and Django's error translation and broken-transaction check."""
     conn = db()
-    with conn.cursor() as wrapper:
-        if conn.queries_logged or conn.execute_wrappers:
+    if conn.queries_logged or conn.execute_wrappers:
+        with conn.cursor() as wrapper:
             yield wrapper
-        else:
-            yield _Direct(conn, wrapper.cursor)
+        return
+    # What conn.cursor() does, but for wrapping the cursor.
+    conn.close_if_health_check_failed()
+    conn.ensure_connection()
+    with conn.wrap_database_errors:
+        raw = conn.create_cursor()
+    try:
+        yield _Direct(conn, raw)
+    finally:
+        raw.close()
+
+
+@contextlib.contextmanager
+def atomic() -> Iterator[None]:
+    """transaction.atomic(); or on SQLite, outside any atomic block and while no one
+    watches queries, the BEGIN and COMMIT it would send, sent on the connection itself
+    (without its bookkeeping: ~50 us). Django does not know of that transaction: only
+    for blocks of this module's statements (no ORM, no nested atomic)."""
+    conn = db()
+    if (
+        conn.vendor != "sqlite"
+        or conn.in_atomic_block
+        or conn.queries_logged
+        or conn.execute_wrappers
+    ):
+        with transaction.atomic():
+            yield
+        return
+    conn.close_if_health_check_failed()
+    conn.ensure_connection()
+    sqlite = conn.connection
+    mode = conn.transaction_mode
+    with conn.wrap_database_errors:
+        sqlite.execute("BEGIN" if mode is None else f"BEGIN {mode}")
+    try:
+        yield
+    except BaseException:
+        with conn.wrap_database_errors:
+            sqlite.rollback()
+        raise
+    with conn.wrap_database_errors:
+        sqlite.commit()
 
 
 class _Direct:
@@ -112,6 +157,17 @@ def _values(conn: Any, model: Any, names: tuple[str, ...], obj: Any) -> list[Any
     return [_prep(conn, field, getattr(obj, field.attname)) for field in _fields(model, names)]
 
 
+# Field classes whose get_db_prep_save returns a value of these exact types unchanged
+# (to_python passes it through; no backend adapts it): ~2 us a field saved.
+_AS_IS: dict[type, tuple[type, ...]] = {
+    models.CharField: (str,),
+    models.TextField: (str,),
+    models.BooleanField: (bool,),
+    models.IntegerField: (int,),
+    models.BigIntegerField: (int,),
+}
+
+
 # The last datetime converted, and to what: one event's time fills several columns
 # (created_at, updated_at, the Activity row's recorded_at), at ~10 us a conversion.
 _last_datetime: tuple[Any, Any, datetime, Any] | None = None
@@ -120,6 +176,8 @@ _last_datetime: tuple[Any, Any, datetime, Any] | None = None
 def _prep(conn: Any, field: Any, value: Any) -> Any:
     """`field.get_db_prep_save(value, conn)`, remembering the last datetime's."""
     global _last_datetime
+    if type(value) in _AS_IS.get(type(field), ()):
+        return value
     if type(value) is not datetime:
         return field.get_db_prep_save(value, conn)
     last = _last_datetime
@@ -143,35 +201,6 @@ def _conditions(conn: Any, model: Any, where: dict[str, Any]) -> list[Any]:
     ]
 
 
-def insert(obj: Any, names: Sequence[str], *, model: Any = None) -> int:
-    """INSERT one model instance (the given fields); sets and returns its primary key.
-    With `model`, `obj` may be any object with the fields' attributes."""
-    conn, model, names = db(), model or type(obj), tuple(names)
-    with conn.cursor() as cursor:
-        cursor.execute(
-            _insert_sql(model, names, conn.vendor, True), _values(conn, model, names, obj)
-        )
-        obj.pk = cursor.fetchone()[0]
-    return obj.pk
-
-
-def insert_statement(
-    model: Any, obj: Any, names: Sequence[str], *, returning: bool = False
-) -> tuple[str, list[Any]]:
-    """The INSERT of one row of `model` (`obj`'s values of `names`), for `execute_all`
-    (or, `returning` its primary key, for `execute`)."""
-    conn, names = db(), tuple(names)
-    return _insert_sql(model, names, conn.vendor, returning), _values(conn, model, names, obj)
-
-
-def execute(statement: tuple[str, Sequence[Any]], *, returning: bool = False) -> Any:
-    """Run one statement of insert_statement/update_statement: the value it returns
-    (`returning`), else how many rows it changed."""
-    with db().cursor() as cursor:
-        cursor.execute(*statement)
-        return cursor.fetchone()[0] if returning else cursor.rowcount
-
-
 def update_statement(
     obj: Any, names: Sequence[str], where: dict[str, Any], *, model: Any = None
 ) -> tuple[str, list[Any]]:
@@ -179,24 +208,6 @@ def update_statement(
     conn, model, names = db(), model or type(obj), tuple(names)
     sql = _update_sql(model, names, tuple(where), conn.vendor)
     return sql, [*_values(conn, model, names, obj), *_conditions(conn, model, where)]
-
-
-def execute_all(statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
-    """Run independent INSERT/UPDATE statements. On PostgreSQL they go as one statement
-    (all but the last as data-modifying WITH queries): one round trip instead of one
-    each. They must not depend on each other's effects (they see one snapshot)."""
-    if not statements:
-        return
-    conn = db()
-    with conn.cursor() as cursor:
-        if conn.vendor == "postgresql" and len(statements) > 1:
-            *first, (last, last_params) = statements
-            heads = ", ".join(f"_q{n} AS ({sql})" for n, (sql, _) in enumerate(first))
-            params = [p for _, values in first for p in values]
-            cursor.execute(f"WITH {heads} {last}", [*params, *last_params])
-        else:
-            for sql, params in statements:
-                cursor.execute(sql, params)
 
 
 def insert_many(model: Any, objs: Sequence[Any], names: Sequence[str]) -> None:
@@ -207,15 +218,6 @@ def insert_many(model: Any, objs: Sequence[Any], names: Sequence[str]) -> None:
     sql = _insert_sql(model, names, conn.vendor, False)
     with conn.cursor() as cursor:
         cursor.executemany(sql, [_values(conn, model, names, obj) for obj in objs])
-
-
-def update(obj: Any, names: Sequence[str], where: dict[str, Any], *, model: Any = None) -> int:
-    """UPDATE the rows matching `where` (field -> value) with `obj`'s values of `names`;
-    returns how many rows changed (a compare-and-swap checks for exactly one)."""
-    sql, params = update_statement(obj, names, where, model=model)
-    with db().cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.rowcount
 
 
 def update_many(model: Any, objs: Sequence[Any], names: Sequence[str]) -> None:

@@ -640,9 +640,12 @@ def apply_written(
     conn = prepared.db()
     outermost = not conn.in_atomic_block
     try:
-        with transaction.atomic():
+        if outermost and conn.vendor == "postgresql" and writer.run_in_one(conn, position, True):
+            return after  # one statement is a transaction: no BEGIN and COMMIT round trips
+        with prepared.atomic():
             applied = writer.write(conn, position, outermost)
-            if not applied and not _has_checkpoint(env):
+        if not applied and not _has_checkpoint(env):
+            with transaction.atomic():
                 _lock(env)  # an environment's first write: create its checkpoint
                 applied = writer.write(conn, position, outermost)
     except IntegrityError:
@@ -683,9 +686,11 @@ class _Writer:
         return True
 
     def run_in_one(self, conn: Any, position: int, outermost: bool) -> bool:
-        """PostgreSQL: every statement in one, a round trip instead of one each. The
-        row write reads the checkpoint FOR UPDATE first (the projector's lock order:
-        checkpoint, then rows); the others depend on the row write."""
+        """PostgreSQL: every statement in one, a round trip instead of one each (and in
+        autocommit, a transaction of its own). The row write reads the checkpoint FOR
+        UPDATE first (the projector's lock order: checkpoint, then rows); the others
+        depend on the row write. `outermost`: our own transaction, whose commit need
+        not wait for the WAL flush (as _relaxed_commit)."""
         q = conn.ops.quote_name
         checkpoint = q(ProjectionCheckpoint._meta.db_table)
         heads = [f"cp AS (SELECT position FROM {checkpoint} WHERE env = %s FOR UPDATE)"]  # noqa: S608

@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import json
 import threading
+import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from django.db import OperationalError, connection
+from kurrentdbclient import StreamState
 
 from kurrent import prepared, projector, streams, userdata
 from kurrent.errors import Conflict, KurrentUnavailable
@@ -218,6 +221,53 @@ class TestExactness:
         assert json.loads(new_event.data) == {
             f: getattr(event, f) for f in event.__dataclass_fields__
         }
+
+
+def _half_written(raw_client: Any, alice: Any) -> tuple[Any, str]:
+    """An event appended as create_record would, and an Activity row already at its
+    position, so the writer's last statement fails after the row and tags are written."""
+    record_id = str(uuid.uuid4())
+    stream = record_stream(record_id)
+    event = StreamCreated(record_id, "Half", {"a": "b"}, ["t"], alice.pk, "alice", True, {})
+    new_event = encode(event, stream=stream, actor=alice, idempotency_key=None)
+    position = raw_client.append_to_stream(
+        stream, events=new_event, current_version=StreamState.NO_STREAM
+    )
+    Activity.objects.create(
+        env="dev",
+        position=position,
+        stream_name="other",
+        event_type="Other",
+        kind="record",
+        object_id="x",
+        recorded_at=datetime.now(UTC),
+    )
+    written = projector.apply_written(
+        "dev", new_event, stream=stream, before=None, position=position, event=event
+    )
+    return written, record_id
+
+
+@pytest.mark.django_db
+def test_a_failing_statement_leaves_nothing_half_written(started, alice, raw_client):
+    written, record_id = _half_written(raw_client, alice)
+
+    assert written is None
+    assert not StreamRecord.objects.filter(record_id=record_id).exists()
+    assert not RecordTag.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failing_statement_leaves_nothing_half_written_in_its_own_transaction(
+    started, alice, raw_client
+):
+    written, record_id = _half_written(raw_client, alice)
+
+    assert written is None
+    assert not StreamRecord.objects.filter(record_id=record_id).exists()
+    assert not RecordTag.objects.exists()
+    streams.create_record(alice, name="Next", data={})  # the connection is usable
+    assert StreamRecord.objects.filter(name="Next").exists()
 
 
 @pytest.mark.django_db(transaction=True)
