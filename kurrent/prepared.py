@@ -85,12 +85,13 @@ def atomic() -> Iterator[None]:
         sqlite.execute("BEGIN" if mode is None else f"BEGIN {mode}")
     try:
         yield
-    except BaseException:
         with conn.wrap_database_errors:
-            sqlite.rollback()
+            sqlite.commit()
+    except BaseException:
+        if sqlite.in_transaction:  # never leave the connection inside our transaction
+            with conn.wrap_database_errors:
+                sqlite.rollback()
         raise
-    with conn.wrap_database_errors:
-        sqlite.commit()
 
 
 class _Direct:
