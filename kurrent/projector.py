@@ -703,7 +703,8 @@ class _Writer:
             params += values
         relax = ", set_config('synchronous_commit', 'off', true)" if outermost else ""
         with prepared.cursor() as cursor:
-            sql = f"WITH {', '.join(heads)} SELECT (SELECT id FROM w){relax}"  # noqa: S608
+            pk = q(self.kind.model._meta.pk.column)
+            sql = f"WITH {', '.join(heads)} SELECT (SELECT {pk} FROM w){relax}"  # noqa: S608
             cursor.execute(sql, params)
             return cursor.fetchone()[0] is not None
 
@@ -721,7 +722,8 @@ class _Writer:
             return sql, [*values, *guard_params]
         where = {"env": env, kind.id_field: self.stream.object_id, "version": self.before.version}
         sql, params = prepared.update_statement(self.row, self._changed(), where, model=model)
-        return f"{sql} AND {guard} RETURNING id", [*params, *guard_params]
+        pk = conn.ops.quote_name(model._meta.pk.column)
+        return f"{sql} AND {guard} RETURNING {pk}", [*params, *guard_params]
 
     def _changed(self) -> list[str]:
         """The fields of the row that the event changes (the position always): the row
@@ -778,7 +780,8 @@ def _insert_guarded(model: Any, names: tuple[str, ...], vendor: str) -> str:
     source = f"SELECT {marks} FROM cp WHERE cp.position < %s"  # noqa: S608
     if vendor != "postgresql":
         source = f"SELECT {marks} WHERE {_checkpoint_guard(vendor)}"
-    return f"INSERT INTO {q(model._meta.db_table)} ({columns}) {source} RETURNING id"
+    pk = q(model._meta.pk.column)
+    return f"INSERT INTO {q(model._meta.db_table)} ({columns}) {source} RETURNING {pk}"
 
 
 @cache
@@ -793,27 +796,26 @@ def _activity_insert(vendor: str, in_one: bool) -> str:
 def _tag_writes(
     vendor: str, pk: int | None, changed: bool, tags: list[str]
 ) -> list[tuple[str, list[Any]]]:
-    """The tag rows of a record: `tags` inserted; for a changed record also the others
-    deleted (and tags it kept left alone, so the two never collide in one statement)."""
-    table = prepared.db().ops.quote_name(RecordTag._meta.db_table)
-    if vendor == "postgresql":  # in run_in_one
-        new = "unnest(%s::varchar[]) AS t(tag)"
-        statements = [
-            (f"INSERT INTO {table} (record_id, tag) SELECT w.id, t.tag FROM w, {new}", [tags])  # noqa: S608
-        ]
-        if changed:
-            statements[0] = (f"{statements[0][0]} ON CONFLICT DO NOTHING", [tags])
-            drop = f"DELETE FROM {table} USING w WHERE {table}.record_id = w.id AND NOT ({table}.tag = ANY(%s::varchar[]))"  # noqa: S608
-            statements.insert(0, (drop, [tags]))
-        return statements
-    listed = json.dumps(tags)
-    add = f"INSERT INTO {table} (record_id, tag) SELECT %s, value FROM json_each(%s)"  # noqa: S608
+    """The tag rows of a record: `tags` inserted; for a changed record, its other tags
+    deleted (and those it kept left alone: the two statements never touch one row, as
+    run_in_one needs). PostgreSQL: CTEs of run_in_one that use `w`."""
+    q = prepared.db().ops.quote_name
+    table = q(RecordTag._meta.db_table)
+    record, tag = (q(RecordTag._meta.get_field(n).column) for n in ("record", "tag"))
+    if vendor == "postgresql":
+        pk_column = q(StreamRecord._meta.pk.column)
+        add = f"INSERT INTO {table} ({record}, {tag}) SELECT w.{pk_column}, t.tag FROM w, unnest(%s::varchar[]) AS t(tag)"  # noqa: S608
+        drop = f"DELETE FROM {table} USING w WHERE {table}.{record} = w.{pk_column} AND NOT ({table}.{tag} = ANY(%s::varchar[]))"  # noqa: S608
+        values: Any = tags
+    else:
+        add = f"INSERT INTO {table} ({record}, {tag}) SELECT %s, value FROM json_each(%s)"  # noqa: S608
+        drop = f"DELETE FROM {table} WHERE {record} = %s AND {tag} NOT IN (SELECT value FROM json_each(%s))"  # noqa: S608
+        values = json.dumps(tags)
+    params = [values] if vendor == "postgresql" else [pk, values]
     if not changed:
-        return [(add, [pk, listed])] if tags else []
-    drop = (
-        f"DELETE FROM {table} WHERE record_id = %s AND tag NOT IN (SELECT value FROM json_each(%s))"  # noqa: S608
-    )
-    return [(drop, [pk, listed]), (f"{add} WHERE true ON CONFLICT DO NOTHING", [pk, listed])]
+        return [(add, params)] if tags else []
+    upsert = f"{add} WHERE true ON CONFLICT DO NOTHING"
+    return [(drop, params), (upsert, params)] if tags else [(drop, params)]
 
 
 # --- running ---------------------------------------------------------------------------------
