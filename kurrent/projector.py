@@ -1030,20 +1030,33 @@ def _pump(
     inbox.put(_END)
 
 
+CHECKPOINT_DEFER_S = 1.0  # how long the live projector may owe the checkpoint a move
+
+
 def _drain(env: str, inbox: queue.Queue[Any], stop: threading.Event, idle_timeout: float) -> None:
-    """Apply what the reader delivers, in batches of whatever has arrived."""
+    """Apply what the reader delivers, in batches of whatever has arrived.
+
+    Most events of a busy app were applied already by the process that wrote them
+    (apply_written); for those only the checkpoint has to move past them. That move
+    is a write transaction, which on SQLite takes the database's write lock from every
+    writer, so it is deferred (`owed`) until the inbox is quiet, something new must be
+    applied, or CHECKPOINT_DEFER_S passed. Deferring is safe: after a restart the
+    projector meets those events again and sees from the rows that they are in."""
+    owed: list[RecordedEvent] = []
+    owed_since = 0.0
     while not stop.is_set():
         try:
             item = inbox.get(timeout=idle_timeout)
         except queue.Empty:
+            owed = _settle(env, owed)
             continue
         batch: list[RecordedEvent] = []
         while True:
             if item is _END:
-                _apply_some(env, batch)
+                _apply_some(env, owed + batch)
                 raise KurrentError("the subscription ended")
             if isinstance(item, BaseException):
-                _apply_some(env, batch)
+                _apply_some(env, owed + batch)
                 if isinstance(item, KurrentDBClientError):
                     raise connections.failed(env, "projector_subscription", item)
                 raise item
@@ -1054,7 +1067,22 @@ def _drain(env: str, inbox: queue.Queue[Any], stop: threading.Event, idle_timeou
                 item = inbox.get_nowait()
             except queue.Empty:
                 break
-        _apply_some(env, batch)
+        if _not_yet_applied(env, batch):
+            _apply_some(env, owed + batch)
+            owed = []
+            continue
+        if not owed:
+            owed_since = time.monotonic()
+        owed += batch
+        if len(owed) >= BATCH_SIZE or time.monotonic() - owed_since >= CHECKPOINT_DEFER_S:
+            owed = _settle(env, owed)
+    _settle(env, owed)
+
+
+def _settle(env: str, owed: list[RecordedEvent]) -> list[RecordedEvent]:
+    """Move the checkpoint past events that are in already; returns what is still owed."""
+    _apply_some(env, owed)
+    return []
 
 
 def _apply_some(env: str, batch: list[RecordedEvent]) -> None:

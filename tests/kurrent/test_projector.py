@@ -327,3 +327,43 @@ def test_live_mode_applies_another_process_writes(kdb, alice, raw_client):
         live.join(timeout=20)
     assert not live.is_alive()
     assert _retrying(lambda: projector.sync_status().events_behind) == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_live_mode_settles_the_checkpoint_after_the_writers_own_applies(kdb, alice):
+    """Events the writer applied itself only move the checkpoint, and that move may be
+    deferred a little (projector.CHECKPOINT_DEFER_S), but it must happen, once quiet,
+    without applying anything twice."""
+    stop = threading.Event()
+    live = threading.Thread(
+        target=lambda: (projector.run_live("dev", stop, idle_timeout=0.1), connection.close())
+    )
+    live.start()
+    try:
+        # _retrying: the in-memory test database locks whole tables between threads; a
+        # retried write keeps its idempotency key, so it lands once.
+        created = [
+            _retrying(
+                lambda n=n: streams.create_record(
+                    alice, name=f"writer {n}", data={}, idempotency_key=f"w{n}"
+                )
+            )
+            for n in range(12)
+        ]
+        _retrying(
+            lambda: streams.update_record(
+                alice, created[0].id, expected_version=0, name="writer 0 again", idempotency_key="u"
+            )
+        )
+        head = _retrying(lambda: projector.sync_status()).head_position
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and projector.checkpoint_position("dev") < head:
+            time.sleep(0.05)
+        assert projector.checkpoint_position("dev") == head
+    finally:
+        stop.set()
+        live.join(timeout=20)
+    assert not live.is_alive()
+    assert Activity.objects.count() == 13
+    assert StreamRecord.objects.get(record_id=created[0].id).version == 1
+    assert _retrying(lambda: projector.sync_status().events_behind) == 0
