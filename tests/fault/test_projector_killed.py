@@ -42,8 +42,8 @@ activity_fields = [f.name for f in Activity._meta.fields if f.name != "id"]
 ids = dict(StreamRecord.objects.values_list("pk", "record_id"))
 found = {}
 for word in WORDS:
-    pks, total = search.search([word], search.Filters(env="dev", viewer_id=None), offset=0, limit=5000)
-    found[word] = [total, sorted(str(ids[pk]) for pk in pks)]
+    result = search.search([word], search.Filters(env="dev", viewer_id=None), offset=0, limit=5000)
+    found[word] = [result.total, result.exact, sorted(str(ids[pk]) for pk in result.pks)]
 print(json.dumps({
     "records": rows(StreamRecord.objects.filter(env="dev"), *record_fields),
     "tags": rows(RecordTag.objects.filter(record__env="dev"), "record__record_id", "tag"),
