@@ -22,7 +22,6 @@ from django.http import HttpRequest
 from django.middleware.csrf import get_token
 from django.template.loader import render_to_string
 from django.urls import get_script_prefix
-from django.utils.safestring import SafeString, mark_safe
 
 from kurrent.forms import new_idempotency_key
 
@@ -62,16 +61,6 @@ def blank(
                 _rendered.clear()
             _rendered[key] = html
     return html
-
-
-def render_blank(
-    request: HttpRequest,
-    template: str,
-    context: Callable[[], dict[str, Any]],
-    variant: tuple[Any, ...] = (),
-) -> SafeString:
-    """blank(), its holes filled for `request`."""
-    return mark_safe(fill(blank(template, context, variant), request))  # noqa: S308 (our render)
 
 
 def clear() -> None:

@@ -1048,7 +1048,8 @@ def _drain(env: str, inbox: queue.Queue[Any], stop: threading.Event, idle_timeou
         try:
             item = inbox.get(timeout=idle_timeout)
         except queue.Empty:
-            owed = _settle(env, owed)
+            _apply_some(env, owed)
+            owed = []
             continue
         batch: list[RecordedEvent] = []
         while True:
@@ -1075,14 +1076,9 @@ def _drain(env: str, inbox: queue.Queue[Any], stop: threading.Event, idle_timeou
             owed_since = time.monotonic()
         owed += batch
         if len(owed) >= BATCH_SIZE or time.monotonic() - owed_since >= CHECKPOINT_DEFER_S:
-            owed = _settle(env, owed)
-    _settle(env, owed)
-
-
-def _settle(env: str, owed: list[RecordedEvent]) -> list[RecordedEvent]:
-    """Move the checkpoint past events that are in already; returns what is still owed."""
+            _apply_some(env, owed)
+            owed = []
     _apply_some(env, owed)
-    return []
 
 
 def _apply_some(env: str, batch: list[RecordedEvent]) -> None:

@@ -370,8 +370,8 @@ def dashboard(request: HtmxHttpRequest) -> HttpResponse:
     panel = _status_panel(request)
     blocked = web.write_block_reason(env, request.user)
     user = request.user
-    key = ("dashboard", *_viewer_key(request, env), user.get_username(), user.is_staff)
-    key += (request.get_full_path(),)
+    viewer = (*_viewer_key(request, env), user.get_username(), user.is_staff)
+    key = ("dashboard", *viewer, request.get_full_path())
     page_generation = (*generation, panel, blocked)
     reusable = _page_reusable(request, env)
     html = web.pages.get(key, page_generation) if reusable else None
