@@ -219,7 +219,7 @@ pages = FragmentCache(max_entries=PAGES_MAX)
 # {{ moment|date:"U.u" }} inside this comment: a slot for formatting.ago(moment). HTML-escaped
 # text can never contain "<!--", so nothing a user wrote can fill or forge a slot.
 _AGO_OPEN, _AGO_CLOSE = "<!--ago:", "-->"
-_AGO_STAMP = re.compile(r"(-?\d*)\.?(\d*)")
+_AGO_STAMP = re.compile(r"(-?\d+)?\.?\d*")  # "U.u", or empty for "never"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 

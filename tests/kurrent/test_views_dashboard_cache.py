@@ -172,12 +172,13 @@ class TestRelativeTimes:
         )
         html = (
             f"a<!--ago:{minute}.000000-->b<!--ago:{hour}.5-->c<!--ago:{minute}.000000-->"
-            "<!--ago:not-a-time--><!--ago:12"
+            "<!--ago:not-a-time--><!--ago:-.5--><!--ago:12"
         )
         expected = (
             f"a{formatting.ago(now - timedelta(minutes=1), now)}b"
             f"{formatting.ago(now - timedelta(hours=1) + timedelta(microseconds=5), now)}"
-            f"c{formatting.ago(now - timedelta(minutes=1), now)}<!--ago:not-a-time--><!--ago:12"
+            f"c{formatting.ago(now - timedelta(minutes=1), now)}<!--ago:not-a-time-->"
+            "<!--ago:-.5--><!--ago:12"
         )
         assert web.fill_ago(html, now) == expected
 
