@@ -114,6 +114,10 @@ class _Direct:
         with self._conn.wrap_database_errors:
             return self._cursor.fetchone()
 
+    def fetchall(self) -> list[Any]:
+        with self._conn.wrap_database_errors:
+            return self._cursor.fetchall()
+
     @property
     def rowcount(self) -> int:
         return self._cursor.rowcount

@@ -1030,60 +1030,115 @@ def _pump(
     inbox.put(_END)
 
 
-CHECKPOINT_DEFER_S = 1.0  # how long the live projector may owe the checkpoint a move
+SETTLE_AFTER_S = 0.2  # how long the live projector lets the events it received wait
 
 
 def _drain(env: str, inbox: queue.Queue[Any], stop: threading.Event, idle_timeout: float) -> None:
-    """Apply what the reader delivers, in batches of whatever has arrived.
+    """Apply what the reader delivers, a batch at a time.
 
-    Most events of a busy app were applied already by the process that wrote them
-    (apply_written); for those only the checkpoint has to move past them. That move
-    is a write transaction, which on SQLite takes the database's write lock from every
-    writer, so it is deferred (`owed`) until the inbox is quiet, something new must be
-    applied, or CHECKPOINT_DEFER_S passed. Deferring is safe: after a restart the
-    projector meets those events again and sees from the rows that they are in."""
-    owed: list[RecordedEvent] = []
-    owed_since = 0.0
+    Most events of a busy app are applied by the process that wrote them (apply_written),
+    a moment after the subscription has delivered them here. Applying them here at once
+    would do that work twice (the writer's shortcut then finds the checkpoint past its
+    event and catches up instead), so received events wait until the inbox is quiet,
+    SETTLE_AFTER_S passed or BATCH_SIZE are waiting, and are then settled together: the
+    checkpoint moves past those the writers applied, the others (another program's
+    writes) are applied here. Waiting is safe: after a restart the projector meets
+    those events again and sees from the rows which ones are in."""
+    waiting: list[RecordedEvent] = []
+    due = 0.0
     while not stop.is_set():
         try:
-            item = inbox.get(timeout=idle_timeout)
+            timeout = max(0.0, due - time.monotonic()) if waiting else idle_timeout
+            item = inbox.get(timeout=min(timeout, idle_timeout))
         except queue.Empty:
-            _apply_some(env, owed)
-            owed = []
+            _settle(env, waiting)
+            waiting = []
             continue
-        batch: list[RecordedEvent] = []
+        if not waiting:
+            due = time.monotonic() + SETTLE_AFTER_S
         while True:
             if item is _END:
-                _apply_some(env, owed + batch)
+                _settle(env, waiting)
                 raise KurrentError("the subscription ended")
             if isinstance(item, BaseException):
-                _apply_some(env, owed + batch)
+                _settle(env, waiting)
                 if isinstance(item, KurrentDBClientError):
                     raise connections.failed(env, "projector_subscription", item)
                 raise item
-            batch.append(item)
-            if len(batch) >= BATCH_SIZE:
+            waiting.append(item)
+            if len(waiting) >= BATCH_SIZE:
                 break
             try:
                 item = inbox.get_nowait()
             except queue.Empty:
                 break
-        if _not_yet_applied(env, batch):
-            _apply_some(env, owed + batch)
-            owed = []
-            continue
-        if not owed:
-            owed_since = time.monotonic()
-        owed += batch
-        if len(owed) >= BATCH_SIZE or time.monotonic() - owed_since >= CHECKPOINT_DEFER_S:
-            _apply_some(env, owed)
-            owed = []
-    _apply_some(env, owed)
+        if len(waiting) >= BATCH_SIZE or time.monotonic() >= due:
+            _settle(env, waiting)
+            waiting = []
+    _settle(env, waiting)
 
 
-def _apply_some(env: str, batch: list[RecordedEvent]) -> None:
-    if batch:
-        _apply_batch(env, batch)
+def _settle(env: str, owed: list[RecordedEvent]) -> None:
+    """Move the checkpoint past events the writers applied themselves (apply_written),
+    without decoding or loading anything: under the checkpoint lock, one query of the
+    rows' versions and one UPDATE. _apply_batch would come to the same end (nothing to
+    apply, the checkpoint moved, the events counted as applied) at several times the
+    cost, for every event a busy app writes. If some turn out not to be applied after
+    all (the rows were rebuilt or erased in between), the batch goes the ordinary way."""
+    if not owed:
+        return
+    if _before_checkpoint is not None:  # a test's fault injection sees every batch
+        _apply_batch(env, owed)
+        return
+    conn = prepared.db()
+    outermost = not conn.in_atomic_block
+    with prepared.atomic():
+        _relaxed_commit(outermost)
+        position = _locked_position(conn, env)
+        fresh = [e for e in owed if position is not None and e.commit_position > position]
+        if position is not None and not fresh:
+            return
+        ours = [e for e in fresh if not e.type.startswith("$")]
+        if position is not None and not _not_yet_applied(env, fresh):
+            _move_checkpoint(
+                conn,
+                env,
+                fresh[-1].commit_position,
+                applied=len(ours),
+                last_event_at=decode(ours[-1]).recorded_at if ours else None,
+            )
+            return
+    _apply_batch(env, owed)
+
+
+def _locked_position(conn: Any, env: str) -> int | None:
+    """In a transaction: the checkpoint's position, its row locked (SQLite: the
+    transaction's BEGIN IMMEDIATE took the lock); None if the row does not exist yet."""
+    q = conn.ops.quote_name
+    table = q(ProjectionCheckpoint._meta.db_table)
+    lock = " FOR UPDATE" if conn.features.has_select_for_update else ""
+    with prepared.cursor() as cursor:
+        cursor.execute(f"SELECT {q('position')} FROM {table} WHERE {q('env')} = %s{lock}", [env])  # noqa: S608
+        row = cursor.fetchone()
+    return None if row is None else row[0]
+
+
+def _move_checkpoint(
+    conn: Any, env: str, position: int, *, applied: int, last_event_at: datetime | None
+) -> None:
+    """What _apply_batch's checkpoint.save() writes, for a batch applied by the writers."""
+    q = conn.ops.quote_name
+    table = q(ProjectionCheckpoint._meta.db_table)
+    at_field, updated_field = prepared.fields(ProjectionCheckpoint, ["last_event_at", "updated_at"])
+    sets = [f"{q('position')} = %s", f"{q('events_applied')} = {q('events_applied')} + %s"]
+    params: list[Any] = [position, applied]
+    if last_event_at is not None:
+        sets.append(f"{q('last_event_at')} = %s")
+        params.append(at_field.get_db_prep_save(last_event_at, conn))
+    sets.append(f"{q('updated_at')} = %s")
+    params += [updated_field.get_db_prep_save(datetime.now(UTC), conn), env]
+    with prepared.cursor() as cursor:
+        cursor.execute(f"UPDATE {table} SET {', '.join(sets)} WHERE {q('env')} = %s", params)  # noqa: S608
 
 
 # --- status and activity --------------------------------------------------------------------
@@ -1121,19 +1176,15 @@ def sync_status(env: str | None = None) -> SyncStatus:
 def _not_yet_applied(env: str, events: list[RecordedEvent]) -> list[RecordedEvent]:
     """Events beyond the checkpoint that no row reflects yet (a writer's shortcut may have
     applied its own event before the projector moved the checkpoint past it)."""
-    wanted: dict[str, list[str]] = {"record": [], "userdata": []}
+    wanted: dict[str, set[str]] = {"record": set(), "userdata": set()}
     for event in events:
         parsed = parse_stream(event.stream_name)
         if parsed is not None and parsed.kind in wanted:
-            wanted[parsed.kind].append(parsed.object_id)
+            wanted[parsed.kind].add(parsed.object_id)
     versions: dict[str, int] = {}
-    for model, field, kind in (
-        (StreamRecord, "record_id", "record"),
-        (UserDataEntry, "entry_id", "userdata"),
-    ):
-        if wanted[kind]:
-            rows = model.objects.filter(env=env, **{f"{field}__in": wanted[kind]})
-            versions.update({str(k): v for k, v in rows.values_list(field, "version")})
+    for kind, ids in wanted.items():
+        if ids:
+            versions.update(_row_versions(env, _KINDS[kind], ids))
     pending = []
     for event in events:
         parsed = parse_stream(event.stream_name)
@@ -1143,6 +1194,24 @@ def _not_yet_applied(env: str, events: list[RecordedEvent]) -> list[RecordedEven
         if not event.type.startswith("$") and event.stream_position > applied_to:
             pending.append(event)
     return pending
+
+
+def _row_versions(env: str, kind: _Kind, ids: set[str]) -> dict[str, int]:
+    """The read-model version of each of these records or entries that has a row, in one
+    precompiled statement (this runs for every batch the live projector receives)."""
+    conn = prepared.db()
+    model = kind.model
+    field = model._meta.get_field(kind.id_field)
+    by_key = {field.get_db_prep_value(i, conn): i for i in ids}
+    q = conn.ops.quote_name
+    marks = ", ".join(["%s"] * len(by_key))
+    sql = (
+        f"SELECT {q(field.column)}, {q('version')} FROM {q(model._meta.db_table)} "  # noqa: S608
+        f"WHERE {q('env')} = %s AND {q(field.column)} IN ({marks})"
+    )
+    with prepared.cursor() as cursor:
+        cursor.execute(sql, [env, *by_key])
+        return {by_key[key]: version for key, version in cursor.fetchall()}
 
 
 def recent_events(
