@@ -1030,7 +1030,7 @@ def _pump(
     inbox.put(_END)
 
 
-SETTLE_AFTER_S = 0.2  # how long the live projector lets the events it received wait
+SETTLE_AFTER_S = 0.2  # how long an event the live projector received may wait for its writer
 
 
 def _drain(env: str, inbox: queue.Queue[Any], stop: threading.Event, idle_timeout: float) -> None:
@@ -1039,76 +1039,86 @@ def _drain(env: str, inbox: queue.Queue[Any], stop: threading.Event, idle_timeou
     Most events of a busy app are applied by the process that wrote them (apply_written),
     a moment after the subscription has delivered them here. Applying them here at once
     would do that work twice (the writer's shortcut then finds the checkpoint past its
-    event and catches up instead), so received events wait until the inbox is quiet,
-    SETTLE_AFTER_S passed or BATCH_SIZE are waiting, and are then settled together: the
-    checkpoint moves past those the writers applied, the others (another program's
-    writes) are applied here. Waiting is safe: after a restart the projector meets
-    those events again and sees from the rows which ones are in."""
+    event and catches up instead), so received events wait, and are settled together
+    when the oldest has waited SETTLE_AFTER_S or BATCH_SIZE are waiting: the checkpoint
+    moves past those the writers applied; the rest keeps waiting, unless its oldest has
+    waited SETTLE_AFTER_S (another program's write, a writer that failed): then it is
+    applied here. Waiting is safe: after a restart the projector meets those events
+    again and sees from the rows which ones are in."""
     waiting: list[RecordedEvent] = []
-    due = 0.0
+    arrived: list[float] = []
     while not stop.is_set():
+        due = arrived[0] + SETTLE_AFTER_S if arrived else 0.0
         try:
             timeout = max(0.0, due - time.monotonic()) if waiting else idle_timeout
             item = inbox.get(timeout=min(timeout, idle_timeout))
         except queue.Empty:
-            _settle(env, waiting)
-            waiting = []
-            continue
-        if not waiting:
-            due = time.monotonic() + SETTLE_AFTER_S
-        while True:
+            item = None
+        while item is not None:
             if item is _END:
-                _settle(env, waiting)
+                _settle(env, waiting, apply_rest=True)
                 raise KurrentError("the subscription ended")
             if isinstance(item, BaseException):
-                _settle(env, waiting)
+                _settle(env, waiting, apply_rest=True)
                 if isinstance(item, KurrentDBClientError):
                     raise connections.failed(env, "projector_subscription", item)
                 raise item
             waiting.append(item)
+            arrived.append(time.monotonic())
             if len(waiting) >= BATCH_SIZE:
                 break
             try:
                 item = inbox.get_nowait()
             except queue.Empty:
-                break
-        if len(waiting) >= BATCH_SIZE or time.monotonic() >= due:
-            _settle(env, waiting)
-            waiting = []
-    _settle(env, waiting)
+                item = None
+        now = time.monotonic()
+        if waiting and (len(waiting) >= BATCH_SIZE or now >= arrived[0] + SETTLE_AFTER_S):
+            left = _settle(env, waiting, apply_rest=len(waiting) >= BATCH_SIZE)
+            waiting, arrived = left, arrived[len(arrived) - len(left) :]
+            if waiting and now >= arrived[0] + SETTLE_AFTER_S:
+                _settle(env, waiting, apply_rest=True)
+                waiting, arrived = [], []
+    _settle(env, waiting, apply_rest=True)
 
 
-def _settle(env: str, owed: list[RecordedEvent]) -> None:
-    """Move the checkpoint past events the writers applied themselves (apply_written),
-    without decoding or loading anything: under the checkpoint lock, one query of the
-    rows' versions and one UPDATE. _apply_batch would come to the same end (nothing to
+def _settle(env: str, events: list[RecordedEvent], *, apply_rest: bool) -> list[RecordedEvent]:
+    """Move the checkpoint past the events (in $all order) up to the first one no row
+    reflects yet: those the writers applied themselves (apply_written). Without
+    decoding or loading anything: under the checkpoint lock, one query of the rows'
+    versions and one UPDATE, where _apply_batch would come to the same end (nothing to
     apply, the checkpoint moved, the events counted as applied) at several times the
-    cost, for every event a busy app writes. If some turn out not to be applied after
-    all (the rows were rebuilt or erased in between), the batch goes the ordinary way."""
-    if not owed:
-        return
+    cost. The events from the first one not applied on are applied the ordinary way
+    with `apply_rest`, else returned (to wait for their writers a little longer)."""
+    if not events:
+        return []
     if _before_checkpoint is not None:  # a test's fault injection sees every batch
-        _apply_batch(env, owed)
-        return
+        _apply_batch(env, events)
+        return []
     conn = prepared.db()
     outermost = not conn.in_atomic_block
     with prepared.atomic():
         _relaxed_commit(outermost)
         position = _locked_position(conn, env)
-        fresh = [e for e in owed if position is not None and e.commit_position > position]
-        if position is not None and not fresh:
-            return
-        ours = [e for e in fresh if not e.type.startswith("$")]
-        if position is not None and not _not_yet_applied(env, fresh):
-            _move_checkpoint(
-                conn,
-                env,
-                fresh[-1].commit_position,
-                applied=len(ours),
-                last_event_at=decode(ours[-1]).recorded_at if ours else None,
-            )
-            return
-    _apply_batch(env, owed)
+        if position is None:  # no checkpoint row yet: _apply_batch makes it
+            rest = events
+        else:
+            fresh = [e for e in events if e.commit_position > position]
+            pending = _not_yet_applied(env, fresh)
+            cut = fresh.index(pending[0]) if pending else len(fresh)
+            settled, rest = fresh[:cut], fresh[cut:]
+            ours = [e for e in settled if not e.type.startswith("$")]
+            if settled:
+                _move_checkpoint(
+                    conn,
+                    env,
+                    settled[-1].commit_position,
+                    applied=len(ours),
+                    last_event_at=decode(ours[-1]).recorded_at if ours else None,
+                )
+    if rest and apply_rest:
+        _apply_batch(env, rest)
+        return []
+    return rest
 
 
 def _locked_position(conn: Any, env: str) -> int | None:

@@ -192,7 +192,7 @@ class TestCatchUp:
         streams.create_record(alice, name="other", data={})
         before = _tables()
 
-        projector._settle("dev", our_events())
+        projector._settle("dev", our_events(), apply_rest=True)
 
         after = _tables()
         checkpoint = ProjectionCheckpoint.objects.get(env="dev")
@@ -202,9 +202,34 @@ class TestCatchUp:
         assert {k: v for k, v in after.items() if k != "checkpoint"} == {
             k: v for k, v in before.items() if k != "checkpoint"
         }
-        projector._settle("dev", our_events())  # again: already past them, nothing moves
+        projector._settle(
+            "dev", our_events(), apply_rest=True
+        )  # again: already past them, nothing moves
         assert ProjectionCheckpoint.objects.get(env="dev").events_applied == 3
         assert projector.catch_up() == 0
+
+    def test_settling_stops_at_the_first_event_no_writer_applied_yet(
+        self, kdb, alice, raw_client, our_events
+    ):
+        first = streams.create_record(alice, name="first", data={})
+        streams.update_record(alice, first.id, expected_version=0, name="first again")
+        _external_create(raw_client, alice, "outside")  # no writer applies this one
+        streams.create_record(alice, name="after", data={})
+        events = our_events()
+
+        left = projector._settle("dev", events, apply_rest=False)
+
+        assert left == events[2:]
+        assert projector.checkpoint_position("dev") == events[1].commit_position
+        assert not StreamRecord.objects.filter(name="outside").exists()
+
+        assert projector._settle("dev", left, apply_rest=True) == []
+
+        assert StreamRecord.objects.filter(name="outside").exists()
+        checkpoint = ProjectionCheckpoint.objects.get(env="dev")
+        assert checkpoint.position == events[-1].commit_position
+        assert checkpoint.events_applied == 4
+        assert Activity.objects.count() == 4
 
     def test_settling_applies_what_turns_out_not_to_be_applied(self, kdb, alice, our_events):
         """Rows gone between the writer's apply and the settling (a rebuild, say): the
@@ -214,7 +239,7 @@ class TestCatchUp:
         Activity.objects.all().delete()
         StreamRecord.objects.filter(record_id=lost.id).delete()
 
-        projector._settle("dev", our_events())
+        projector._settle("dev", our_events(), apply_rest=True)
 
         assert sorted(StreamRecord.objects.values_list("name", flat=True)) == ["kept", "lost"]
         assert streams.get_record(alice, lost.id).tags == ("t",)
