@@ -83,13 +83,15 @@ local csrf = "%(csrf)s"
 local create = %(create)s
 local htmx = %(htmx)s
 local counter = 0
-local tid = 0
-local threads = {}
+local made = 0
 
+-- Each wrk thread runs this script in a Lua state of its own: setup() (in the main
+-- state) gives each one its number as the global `tid`, so that keys never repeat
+-- across threads (a local `tid` here would shadow it: every thread 0, half the
+-- creates resubmissions of another thread's key).
 function setup(thread)
-  tid = tid + 1
-  thread:set("tid", tid)
-  table.insert(threads, thread)
+  made = made + 1
+  thread:set("tid", made)
 end
 
 function init(args)
@@ -107,7 +109,7 @@ function request()
   if not create then return wrk.format() end
   counter = counter + 1
   local key = string.format("%(nonce)s-%%04x-4%%03x-8000-%%012x", tid, counter %% 4096, counter)
-  local body = "name=Bench+record+" .. tid .. "-" .. counter ..
+  local body = "name=Bench+record+%(nonce)s-" .. tid .. "-" .. counter ..
     "&data=%%7B%%22species%%22%%3A%%22emperor%%22%%2C%%22count%%22%%3A" .. counter .. "%%7D" ..
     "&tags=bench+census&is_public=on&idempotency_key=" .. key
   return wrk.format(nil, nil, nil, body)
@@ -137,7 +139,14 @@ class Result:
 
 
 def run_wrk(
-    base_url: str, case: Case, browser: Browser, *, seconds: float, connections: int, folder: Path
+    base_url: str,
+    case: Case,
+    browser: Browser,
+    *,
+    seconds: float,
+    connections: int,
+    folder: Path,
+    nonce: str = "",
 ) -> Result:
     cookie = "; ".join(f"{k}={v}" for k, v in browser.cookies.items()) if case.signed_in else ""
     script = folder / f"{case.name}.lua"
@@ -149,7 +158,7 @@ def run_wrk(
             "create": "true" if case.create else "false",
             "htmx": "true" if case.htmx else "false",
             "method": case.method,
-            "nonce": f"{int(time.time() * 1000) % 0xFFFFFFFF:08x}",
+            "nonce": nonce or new_nonce(),
         }
     )
     command = [
@@ -181,6 +190,20 @@ def run_wrk(
         errors=data["errors"],
         status_errors=data["status_errors"],
     )
+
+
+def new_nonce() -> str:
+    """Eight hex digits that start every idempotency key (and record name) of one run."""
+    return f"{int(time.time() * 1000) % 0xFFFFFFFF:08x}"
+
+
+def records_named(site: Site, prefix: str) -> int:
+    """How many records of the read model have names starting with `prefix`."""
+    code = (
+        "from kurrent.models import StreamRecord\n"
+        f"print(StreamRecord.objects.filter(name__startswith={prefix!r}).count())\n"
+    )
+    return int(site.python(code).strip().splitlines()[-1])
 
 
 def check_once(browser: Browser, case: Case) -> None:
@@ -277,6 +300,7 @@ def main() -> int:
                         connections=args.connections,
                         folder=folder,
                     )
+                nonce = new_nonce()
                 results[case.name] = run_wrk(
                     server.base_url,
                     case,
@@ -284,8 +308,13 @@ def main() -> int:
                     seconds=args.duration,
                     connections=args.connections,
                     folder=folder,
+                    nonce=nonce,
                 )
                 r = results[case.name]
+                if case.create:  # every request a new record, none a resubmission
+                    made = records_named(site, f"Bench record {nonce}-")
+                    if not r.requests <= made <= r.requests + args.connections:
+                        raise RuntimeError(f"{r.requests} creates answered, {made} records made")
                 print(
                     f"  {case.name:<10} {r.rps:8.1f} req/s  p50 {r.p50_ms:7.2f} ms  "
                     f"p95 {r.p95_ms:7.2f} ms",

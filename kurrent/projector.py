@@ -1104,7 +1104,7 @@ def _settle(env: str, events: list[RecordedEvent], *, apply_rest: bool) -> list[
         else:
             fresh = [e for e in events if e.commit_position > position]
             pending = _not_yet_applied(env, fresh)
-            cut = fresh.index(pending[0]) if pending else len(fresh)
+            cut = next((i for i, e in enumerate(fresh) if e is pending[0]), len(fresh))
             settled, rest = fresh[:cut], fresh[cut:]
             ours = [e for e in settled if not e.type.startswith("$")]
             if settled:
