@@ -22,8 +22,11 @@ rewritten text), and `transaction.atomic()` keeps books around BEGIN and COMMIT
 from __future__ import annotations
 
 import contextlib
+import logging
+import os
 import re
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from functools import cache, lru_cache
@@ -31,6 +34,13 @@ from typing import Any
 from weakref import WeakKeyDictionary
 
 from django.db import DEFAULT_DB_ALIAS, connections, models, transaction
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: threads of one process still queue
+    fcntl = None  # type: ignore[assignment]
+
+log = logging.getLogger(__name__)
 
 
 def db() -> Any:
@@ -66,32 +76,110 @@ def atomic() -> Iterator[None]:
     """transaction.atomic(); or on SQLite, outside any atomic block and while no one
     watches queries, the BEGIN and COMMIT it would send, sent on the connection itself
     (without its bookkeeping: ~50 us). Django does not know of that transaction: only
-    for blocks of this module's statements (no ORM, no nested atomic)."""
+    for blocks of this module's statements (no ORM, no nested atomic). On a SQLite
+    file, the transaction waits for its turn first (writer_turn)."""
     conn = db()
-    if (
-        conn.vendor != "sqlite"
-        or conn.in_atomic_block
-        or conn.queries_logged
-        or conn.execute_wrappers
-    ):
+    if conn.in_atomic_block:
         with transaction.atomic():
             yield
         return
-    conn.close_if_health_check_failed()
-    conn.ensure_connection()
-    sqlite = conn.connection
-    mode = conn.transaction_mode
-    with conn.wrap_database_errors:
-        sqlite.execute("BEGIN" if mode is None else f"BEGIN {mode}")
-    try:
-        yield
+    if conn.vendor != "sqlite" or conn.queries_logged or conn.execute_wrappers:
+        with writer_turn(), transaction.atomic():
+            yield
+        return
+    with writer_turn():
+        conn.close_if_health_check_failed()
+        conn.ensure_connection()
+        sqlite = conn.connection
+        mode = conn.transaction_mode
         with conn.wrap_database_errors:
-            sqlite.commit()
-    except BaseException:
-        if sqlite.in_transaction:  # never leave the connection inside our transaction
+            sqlite.execute("BEGIN" if mode is None else f"BEGIN {mode}")
+        try:
+            yield
             with conn.wrap_database_errors:
-                sqlite.rollback()
-        raise
+                sqlite.commit()
+        except BaseException:
+            if sqlite.in_transaction:  # never leave the connection inside our transaction
+                with conn.wrap_database_errors:
+                    sqlite.rollback()
+            raise
+
+
+class _Turn:
+    """Whose turn it is to write one SQLite file: a lock of this process's threads, then
+    an exclusive flock() on a file beside the database, shared by every process (taken
+    by the thread holding the first, so each process waits in it at most once).
+    Reentrant. Opened afresh in a forked child (a flock belongs to its open file)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.pid = os.getpid()
+        self.lock = threading.RLock()
+        self.fd: int | None = None
+        self.depth = 0
+
+    def __enter__(self) -> None:
+        self.lock.acquire()
+        try:
+            if self.depth == 0 and self._file() >= 0:
+                fcntl.flock(self.fd, fcntl.LOCK_EX)
+        except BaseException:
+            self.lock.release()
+            raise
+        self.depth += 1
+
+    def __exit__(self, *exc: object) -> None:
+        self.depth -= 1
+        try:
+            if self.depth == 0 and self.fd is not None and self.fd >= 0:
+                fcntl.flock(self.fd, fcntl.LOCK_UN)
+        finally:
+            self.lock.release()
+
+    def _file(self) -> int:
+        if self.fd is None:
+            try:
+                self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            except OSError as exc:
+                log.warning("no writer lock file %s (%s): processes share SQLite's", self.path, exc)
+                self.fd = -1
+        return self.fd if fcntl is not None else -1
+
+
+_turns: dict[str, _Turn] = {}
+_turns_lock = threading.Lock()
+
+
+def _database_file(conn: Any) -> str | None:
+    name = str(conn.settings_dict.get("NAME") or "")
+    if conn.vendor != "sqlite" or not name or name == ":memory:" or "mode=memory" in name:
+        return None
+    return name.removeprefix("file:").split("?", 1)[0]
+
+
+@contextlib.contextmanager
+def writer_turn() -> Iterator[None]:
+    """On a SQLite database file: wait until no other thread or process of ours is
+    writing it, then write (a no-op on PostgreSQL and in-memory databases).
+
+    SQLite lets one writer in at a time and makes the others poll, sleeping 1, 2, 5,
+    ... up to 100 ms between tries: at 10 concurrent creates some waited 400 ms for a
+    lock that is held about a millisecond at a time. Queued here, they are woken as
+    soon as it is free. Writes that do not take it (the ORM's, other programs') still
+    work: SQLite's own locking stays the rule."""
+    path = _database_file(db())
+    if path is None:
+        yield
+        return
+    key = path + "-writer"
+    turn = _turns.get(key)
+    if turn is None or turn.pid != os.getpid():
+        with _turns_lock:
+            turn = _turns.get(key)
+            if turn is None or turn.pid != os.getpid():
+                turn = _turns[key] = _Turn(key)
+    with turn:
+        yield
 
 
 class _Direct:

@@ -28,6 +28,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import cache
@@ -154,7 +155,7 @@ def checkpoint_position(env: str | None = None) -> int:
 def _apply_batch(env: str, events: list[RecordedEvent]) -> int:
     """Apply events (in $all order) under the checkpoint lock; returns how many applied."""
     outermost = not connection.in_atomic_block
-    with transaction.atomic():
+    with prepared.writer_turn() if outermost else nullcontext(), transaction.atomic():
         _relaxed_commit(outermost)
         checkpoint = _lock(env)
         fresh = [e for e in events if e.commit_position > checkpoint.position]
@@ -1104,7 +1105,8 @@ def _settle(env: str, events: list[RecordedEvent], *, apply_rest: bool) -> list[
         else:
             fresh = [e for e in events if e.commit_position > position]
             pending = _not_yet_applied(env, fresh)
-            cut = next((i for i, e in enumerate(fresh) if e is pending[0]), len(fresh))
+            first = pending[0] if pending else None
+            cut = next((i for i, e in enumerate(fresh) if e is first), len(fresh))
             settled, rest = fresh[:cut], fresh[cut:]
             ours = [e for e in settled if not e.type.startswith("$")]
             if settled:
