@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import inspect
 import logging
 import math
 import queue
@@ -267,19 +268,26 @@ class ConnectionManager:
         fn: Callable[[KurrentDBClient, float], T],
         *,
         retries: int | None = None,
+        inline: bool = False,
     ) -> T:
         """Run `fn(client, timeout_seconds)` against `env`, bounded by its timeout.
 
         `fn` must pass timeout= to every client call and must not touch the database
         (it runs on a worker thread). `retries` overrides KURRENTDB_MAX_RETRIES (use 0
         for an operation that must not be repeated).
+
+        `inline`: `fn` makes one gRPC call, bounded by its deadline, and nothing else
+        that can block (in particular no reconnecting: call the client's method
+        through `direct`). While the node answers and a client is connected, it then
+        runs on the calling thread, which spares a thread hop (~0.2 ms a write);
+        otherwise on a worker thread like any call.
         """
         state = self._env(env)
         name = state.name
         metrics.CALLS.labels(name, operation).inc()
         started = time.monotonic()
         try:
-            return self._call(state, operation, fn, retries, started)
+            return self._call(state, operation, fn, retries, started, inline)
         finally:
             metrics.LATENCY.labels(name, operation).observe(time.monotonic() - started)
 
@@ -397,6 +405,7 @@ class ConnectionManager:
         fn: Callable[[KurrentDBClient, float], T],
         retries: int | None,
         started: float,
+        inline: bool = False,
     ) -> T:
         name = state.name
         try:
@@ -415,11 +424,12 @@ class ConnectionManager:
         while True:
             used: list[KurrentDBClient] = []
             try:
-                result = self._run_bounded(state, fn, deadline, used)
+                result = self._run_bounded(state, fn, deadline, used, inline and not trial)
             except FutureTimeout:
                 reason, kind = f"no answer within {profile.timeout_s:g} s", "timeout"
             except BaseException as exc:
-                reason, kind = _explain(exc, profile), "unavailable"
+                reason = _explain(exc, profile)
+                kind = "timeout" if isinstance(exc, DeadlineExceededError) else "unavailable"
                 if reason is None:
                     metrics.ERRORS.labels(name, operation, type(exc).__name__).inc()
                     if isinstance(exc, KurrentDBClientError):
@@ -448,7 +458,13 @@ class ConnectionManager:
         fn: Callable[[KurrentDBClient, float], T],
         deadline: float,
         used: list[KurrentDBClient],
+        inline: bool = False,
     ) -> T:
+        client = state.client
+        if inline and client is not None and state.failures == 0:
+            used.append(client)
+            return fn(client, max(_MIN_RPC_TIMEOUT_S, deadline - time.monotonic() - 0.005))
+
         def work() -> T:
             client = self._ensure_client(state)
             used.append(client)
@@ -691,6 +707,13 @@ def judge(
     if latency_ms > slow_ms:
         return DEGRADED, f"slow: the probe took {latency_ms:.0f} ms (over {slow_ms:.0f} ms)", member
     return CONNECTED, None, member
+
+
+def direct(method: Callable[..., T]) -> Callable[..., T]:
+    """A KurrentDBClient method without the client's own retry and reconnect wrappers
+    (`@retrygrpc`, `@autoreconnect`), whose reconnecting has no deadline: for calls
+    made with `inline=True`. Retrying and reconnecting are this module's job."""
+    return inspect.unwrap(method)
 
 
 def _explain(exc: BaseException, profile: Profile) -> str | None:

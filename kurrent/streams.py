@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import DatabaseError
-from kurrentdbclient import NewEvent, RecordedEvent, StreamState
+from kurrentdbclient import KurrentDBClient, NewEvent, RecordedEvent, StreamState
 from kurrentdbclient.exceptions import (
     NotFoundError,
     StreamIsDeletedError,
@@ -32,7 +32,7 @@ from kurrentdbclient.exceptions import (
 
 from kurrent import prepared, projector, search
 from kurrent.config import active_environment
-from kurrent.connection import connections
+from kurrent.connection import connections, direct
 from kurrent.domain import (
     MAX_METADATA_BYTES,
     MAX_TAGS,
@@ -148,6 +148,9 @@ def clamp_page(number: int, size: int, total: int) -> int:
     return min(number, max(1, math.ceil(total / size)))
 
 
+_append_to_stream = direct(KurrentDBClient.append_to_stream)
+
+
 def append(env: str, stream: str, event: NewEvent, expected: int | StreamState) -> int:
     """Append one event with an expected version; returns its commit position.
 
@@ -157,9 +160,10 @@ def append(env: str, stream: str, event: NewEvent, expected: int | StreamState) 
     return connections.call(
         env,
         "append",
-        lambda client, timeout: client.append_to_stream(
-            stream, events=event, current_version=expected, timeout=timeout
+        lambda client, timeout: _append_to_stream(
+            client, stream, events=event, current_version=expected, timeout=timeout
         ),
+        inline=True,
     )
 
 

@@ -19,6 +19,7 @@ from kurrent.connection import (
     NOT_CONFIGURED,
     Health,
     connections,
+    direct,
     judge,
 )
 from kurrent.errors import KurrentBusy, NotConfigured
@@ -177,6 +178,39 @@ def test_concurrent_calls_share_one_client() -> None:
     assert len(clients) == 1
     events = connections.call("dev", "test-read", lambda c, t: c.get_stream(stream, timeout=t))
     assert len(events) == 80
+
+
+def test_an_inline_call_runs_on_the_caller_once_a_client_is_connected() -> None:
+    connections.reset()
+    threads: list[threading.Thread] = []
+
+    def where(client: Any, timeout: float) -> int:
+        threads.append(threading.current_thread())
+        return len(client.read_gossip(timeout=timeout))
+
+    assert connections.call("dev", "test-gossip", where, inline=True) >= 1  # connects first
+    assert connections.call("dev", "test-gossip", where, inline=True) >= 1
+    assert connections.call("dev", "test-gossip", where) >= 1
+    caller = threading.current_thread()
+    assert [t is caller for t in threads] == [False, True, False]
+
+
+def test_direct_methods_skip_the_clients_own_retries() -> None:
+    append_direct = direct(KurrentDBClient.append_to_stream)
+    assert not hasattr(append_direct, "__wrapped__")
+    assert hasattr(KurrentDBClient.append_to_stream, "__wrapped__")
+    stream = new_stream()
+    event = NewEvent(type="Tested", data=b"{}")
+    position = connections.call(
+        "dev",
+        "test-append",
+        lambda c, t: append_direct(
+            c, stream, events=event, current_version=StreamState.NO_STREAM, timeout=t
+        ),
+        inline=True,
+    )
+    events = connections.call("dev", "test-read", lambda c, t: c.get_stream(stream, timeout=t))
+    assert [e.commit_position for e in events] == [position]
 
 
 @pytest.mark.parametrize("env", ["staging", "test", "mainnet"])

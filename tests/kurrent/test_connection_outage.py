@@ -14,10 +14,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from kurrentdbclient import NewEvent, StreamState
+from kurrentdbclient import KurrentDBClient, NewEvent, StreamState
 
 from kurrent import metrics
-from kurrent.connection import CONNECTED, DOWN, ConnectionManager, Health
+from kurrent.connection import CONNECTED, DOWN, ConnectionManager, Health, direct
 from kurrent.embedded import EmbeddedNode, NodeProcess
 from kurrent.errors import KurrentUnavailable
 from tests.conftest import point_env_at
@@ -38,14 +38,17 @@ def manager(settings: Any) -> Iterator[ConnectionManager]:
     manager.reset()
 
 
-def append(manager: ConnectionManager, stream: str) -> int:
+_APPEND = direct(KurrentDBClient.append_to_stream)
+
+
+def append(manager: ConnectionManager, stream: str, inline: bool = False) -> int:
+    """Append through a worker thread, or `inline` on the caller's (as the services do)."""
     event = NewEvent(type="Tested", data=b"{}")
     return manager.call(
         "test",
         "test-append",
-        lambda c, t: c.append_to_stream(
-            stream, events=[event], current_version=StreamState.ANY, timeout=t
-        ),
+        lambda c, t: _APPEND(c, stream, events=[event], current_version=StreamState.ANY, timeout=t),
+        inline=inline,
     )
 
 
@@ -68,14 +71,15 @@ def timed(fn: Callable[[], Any]) -> tuple[BaseException | None, float]:
     return None, time.monotonic() - started
 
 
+@pytest.mark.parametrize("inline", [False, True], ids=["worker-thread", "inline"])
 def test_stopped_node_goes_down_fails_fast_and_recovers_on_the_same_port(
-    manager: ConnectionManager, settings: Any
+    manager: ConnectionManager, settings: Any, inline: bool
 ) -> None:
     node = EmbeddedNode(db=":memory:", port=0, insecure=True).start()
     port = node.port
     point_env_at(settings, "test", node.url)
     stream = f"outage-{uuid.uuid4()}"
-    append(manager, stream)
+    append(manager, stream, inline)
     assert manager.health("test").state == CONNECTED
     rejected = metrics.sample(
         "kurrent_call_errors_total", env="test", operation="test-append", error="rejected"
@@ -86,7 +90,7 @@ def test_stopped_node_goes_down_fails_fast_and_recovers_on_the_same_port(
 
     node.stop()
     try:
-        error, elapsed = timed(lambda: append(manager, stream))
+        error, elapsed = timed(lambda: append(manager, stream, inline))
         assert isinstance(error, KurrentUnavailable)
         assert str(error) == (
             f"KurrentDB test (127.0.0.1:{port}) is unavailable: "
@@ -95,7 +99,7 @@ def test_stopped_node_goes_down_fails_fast_and_recovers_on_the_same_port(
         assert elapsed < TIMEOUT_S + SLACK_S
 
         # While it backs off, callers are turned away without touching the network.
-        error, _ = timed(lambda: append(manager, stream))
+        error, _ = timed(lambda: append(manager, stream, inline))
         assert isinstance(error, KurrentUnavailable)
         assert "next try in" in str(error) or "reconnection is under way" in str(error)
 
@@ -128,23 +132,24 @@ def test_stopped_node_goes_down_fails_fast_and_recovers_on_the_same_port(
         assert health.state == CONNECTED
         assert health.reconnect_attempts == 0
         assert health.last_error is not None  # kept, to show what happened
-        assert append(manager, f"outage-{uuid.uuid4()}") >= 0
+        assert append(manager, f"outage-{uuid.uuid4()}", inline) >= 0
         assert metrics.sample("kurrent_up", env="test") == 1
     finally:
         node.stop()
 
 
+@pytest.mark.parametrize("inline", [False, True], ids=["worker-thread", "inline"])
 def test_a_hung_node_times_out_within_the_timeout_then_recovers(
-    manager: ConnectionManager, settings: Any
+    manager: ConnectionManager, settings: Any, inline: bool
 ) -> None:
     process = NodeProcess(db=":memory:", port=0, insecure=True).start()
     try:
         assert process.pid is not None
         point_env_at(settings, "test", process.url)
-        append(manager, f"hung-{uuid.uuid4()}")
+        append(manager, f"hung-{uuid.uuid4()}", inline)
         os.kill(process.pid, signal.SIGSTOP)  # accepts connections, answers nothing
         try:
-            error, elapsed = timed(lambda: append(manager, f"hung-{uuid.uuid4()}"))
+            error, elapsed = timed(lambda: append(manager, f"hung-{uuid.uuid4()}", inline))
             assert isinstance(error, KurrentUnavailable)
             assert f"no answer within {TIMEOUT_S:g} s" in str(error)
             assert elapsed < TIMEOUT_S + SLACK_S
@@ -159,7 +164,7 @@ def test_a_hung_node_times_out_within_the_timeout_then_recovers(
             os.kill(process.pid, signal.SIGCONT)
         health = wait_for(manager, CONNECTED)
         assert health.state == CONNECTED
-        assert append(manager, f"hung-{uuid.uuid4()}") >= 0
+        assert append(manager, f"hung-{uuid.uuid4()}", inline) >= 0
     finally:
         process.kill()
 
