@@ -1031,7 +1031,7 @@ def _pump(
     inbox.put(_END)
 
 
-SETTLE_AFTER_S = 0.2  # how long an event the live projector received may wait for its writer
+SETTLE_AFTER_S = 0.5  # how long an event the live projector received may wait for its writer
 
 
 def _drain(env: str, inbox: queue.Queue[Any], stop: threading.Event, idle_timeout: float) -> None:
