@@ -16,6 +16,8 @@ editor in, and drives each URL with `wrk` (Debian's /usr/bin/wrk) at N connectio
     status     GET  /kurrent-db-demo/status/   the status partial (htmx)
     search     GET  /kurrent-db-demo/?q=...    the results partial (htmx)
     create     POST /kurrent-db-demo/records/new/  end to end (htmx), a new key each time
+    create-1   the same with one connection: a user's wait when the server is not saturated
+               (no target; at N connections every create waits for the ones ahead of it)
     health     GET  /kurrent/health            anonymous, for load balancers
 
 and prints requests/s, median and p95 of each, with the ratios to the baseline measured in
@@ -57,6 +59,7 @@ class Case:
     htmx: bool = False
     signed_in: bool = True
     create: bool = False
+    connections: int = 0  # 0: --connections
 
 
 CASES = [
@@ -66,6 +69,7 @@ CASES = [
     Case("status", f"{DASH}/status/", htmx=True),
     Case("search", f"{DASH}/?q=emperor+colony", htmx=True),
     Case("create", f"{DASH}/records/new/", method="POST", htmx=True, create=True),
+    Case("create-1", f"{DASH}/records/new/", method="POST", htmx=True, create=True, connections=1),
     Case("health", "/kurrent/health", signed_in=False),
 ]
 # Targets from the issue: (case, what, limit).
@@ -297,7 +301,7 @@ def main() -> int:
                         case,
                         browser,
                         seconds=args.warmup,
-                        connections=args.connections,
+                        connections=case.connections or args.connections,
                         folder=folder,
                     )
                 nonce = new_nonce()
@@ -306,14 +310,18 @@ def main() -> int:
                     case,
                     browser,
                     seconds=args.duration,
-                    connections=args.connections,
+                    connections=case.connections or args.connections,
                     folder=folder,
                     nonce=nonce,
                 )
                 r = results[case.name]
                 if case.create:  # every request a new record, none a resubmission
                     made = records_named(site, f"Bench record {nonce}-")
-                    if not r.requests <= made <= r.requests + args.connections:
+                    if (
+                        not r.requests
+                        <= made
+                        <= r.requests + (case.connections or args.connections)
+                    ):
                         raise RuntimeError(f"{r.requests} creates answered, {made} records made")
                 print(
                     f"  {case.name:<10} {r.rps:8.1f} req/s  p50 {r.p50_ms:7.2f} ms  "

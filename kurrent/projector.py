@@ -1209,8 +1209,9 @@ def _not_yet_applied(env: str, events: list[RecordedEvent]) -> list[RecordedEven
 
 
 def _row_versions(env: str, kind: _Kind, ids: set[str]) -> dict[str, int]:
-    """The read-model version of each of these records or entries that has a row, in one
-    precompiled statement (this runs for every batch the live projector receives)."""
+    """The read-model version of each of these records or entries that has a row: one
+    SQL statement, without the ORM's compiling (the live projector's every settle and
+    every status reading run it)."""
     conn = prepared.db()
     model = kind.model
     field = model._meta.get_field(kind.id_field)
