@@ -141,13 +141,24 @@ class _Turn:
             try:
                 self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
             except OSError as exc:
-                log.warning("no writer lock file %s (%s): processes share SQLite's", self.path, exc)
+                log.warning("no writer lock file %s (%s): only threads take turns", self.path, exc)
                 self.fd = -1
         return self.fd if fcntl is not None else -1
 
 
 _turns: dict[str, _Turn] = {}
 _turns_lock = threading.Lock()
+
+
+def _forget_turns() -> None:
+    """In a forked child: none of the parent's turns or locks (another thread of the
+    parent may have held one at the fork)."""
+    global _turns_lock
+    _turns.clear()
+    _turns_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_turns)
 
 
 def _database_file(conn: Any) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -69,3 +70,18 @@ def test_another_process_holding_the_turn_is_waited_for(tmp_path: Path):
     finally:
         holder.wait(timeout=10)
     assert waited >= 0.3
+
+
+def test_a_forked_child_starts_without_the_parents_turns(tmp_path: Path):
+    """gunicorn forks its workers: a turn (and its lock) the parent held must not follow."""
+    turn = prepared._Turn(str(tmp_path / "db-writer"))
+    prepared._turns["parent"] = turn
+    try:
+        with turn:
+            pid = os.fork()
+            if pid == 0:  # the child: report through the exit code, never run pytest on
+                os._exit(0 if not prepared._turns and not prepared._turns_lock.locked() else 1)
+            _, status = os.waitpid(pid, 0)
+    finally:
+        prepared._turns.pop("parent", None)
+    assert os.waitstatus_to_exitcode(status) == 0
