@@ -152,12 +152,19 @@ def checkpoint_position(env: str | None = None) -> int:
 # --- applying ------------------------------------------------------------------------------
 
 
-def _apply_batch(env: str, events: list[RecordedEvent]) -> int:
-    """Apply events (in $all order) under the checkpoint lock; returns how many applied."""
+def _apply_batch(env: str, events: list[RecordedEvent], after: int | None = None) -> int | None:
+    """Apply events (in $all order) under the checkpoint lock; returns how many applied.
+
+    `after`: the position the events follow (they are every event of ours after it,
+    up to the last). If the checkpoint is short of it, nothing is applied and None is
+    returned: the checkpoint was set back (a rebuild started) and moving it past these
+    events would skip the ones in between; read again from the checkpoint instead."""
     outermost = not connection.in_atomic_block
     with prepared.writer_turn() if outermost else nullcontext(), transaction.atomic():
         _relaxed_commit(outermost)
         checkpoint = _lock(env)
+        if after is not None and checkpoint.position < after:
+            return None
         fresh = [e for e in events if e.commit_position > checkpoint.position]
         if not fresh:
             return 0
@@ -871,7 +878,8 @@ def _run_batches(
     """Read and apply batches from the checkpoint on; while a full batch is applied,
     the next one is already being read."""
     applied = 0
-    events = _read_after(env, checkpoint_position(env), size)
+    after = checkpoint_position(env)
+    events = _read_after(env, after, size)
     pool: ThreadPoolExecutor | None = None
     try:
         while events:
@@ -880,15 +888,23 @@ def _run_batches(
             if len(events) == size and (until_position is None or last < until_position):
                 pool = pool or ThreadPoolExecutor(1, thread_name_prefix="projector-read")
                 ahead = pool.submit(_read_after, env, last, size)
-            applied += _apply_batch(env, events)
+            done = _apply_batch(env, events, after)
+            if done is None:  # the checkpoint was set back: read on from there
+                if ahead is not None:
+                    ahead.cancel()
+                after = checkpoint_position(env)
+                events = _read_after(env, after, size)
+                continue
+            applied += done
             if progress is not None:
                 progress(events, applied)
             if until_position is not None and checkpoint_position(env) >= until_position:
                 break
             if ahead is not None:
-                events = ahead.result()
+                after, events = last, ahead.result()
             else:
-                events = _read_after(env, checkpoint_position(env), size)
+                after = checkpoint_position(env)
+                events = _read_after(env, after, size)
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
@@ -922,6 +938,21 @@ def rebuild(env: str | None = None, progress: Callable[[int, int, int], None] | 
     env = _env(env)
     head = _head(env)
     head_position = head.commit_position if head else 0
+    _reset(env)
+
+    def report(events: list[RecordedEvent], applied: int) -> None:
+        if progress is not None:
+            last = events[-1].commit_position
+            progress(last, max(head_position, last), applied)
+
+    applied = _run_batches(env, None, BATCH_SIZE * 2, report)
+    refresh_statistics()
+    return applied
+
+
+def _reset(env: str) -> None:
+    """Empty the environment's read model and set its checkpoint back to the start, in
+    one transaction (a rebuild's first step)."""
     with transaction.atomic():
         checkpoint = _lock(env)
         records = StreamRecord._meta.db_table
@@ -934,15 +965,6 @@ def rebuild(env: str | None = None, progress: Callable[[int, int, int], None] | 
         checkpoint.skipped_events = 0
         checkpoint.last_event_at = None
         checkpoint.save()
-
-    def report(events: list[RecordedEvent], applied: int) -> None:
-        if progress is not None:
-            last = events[-1].commit_position
-            progress(last, max(head_position, last), applied)
-
-    applied = _run_batches(env, None, BATCH_SIZE * 2, report)
-    refresh_statistics()
-    return applied
 
 
 def run_live(
@@ -1005,7 +1027,7 @@ def _follow(env: str, stop: threading.Event, idle_timeout: float) -> None:
         )
         reader.start()
         try:
-            _drain(env, inbox, stop, idle_timeout)
+            _drain(env, inbox, stop, idle_timeout, position)
         finally:
             subscription.stop()
             reader.join(timeout=5)
@@ -1034,8 +1056,11 @@ def _pump(
 SETTLE_AFTER_S = 0.5  # how long an event the live projector received may wait for its writer
 
 
-def _drain(env: str, inbox: queue.Queue[Any], stop: threading.Event, idle_timeout: float) -> None:
-    """Apply what the reader delivers, a batch at a time.
+def _drain(
+    env: str, inbox: queue.Queue[Any], stop: threading.Event, idle_timeout: float, after: int
+) -> None:
+    """Apply what the reader delivers, a batch at a time; `after` is the position the
+    subscription started from.
 
     Most events of a busy app are applied by the process that wrote them (apply_written),
     a moment after the subscription has delivered them here. Applying them here at once
@@ -1056,11 +1081,10 @@ def _drain(env: str, inbox: queue.Queue[Any], stop: threading.Event, idle_timeou
         except queue.Empty:
             item = None
         while item is not None:
-            if item is _END:
-                _settle(env, waiting, apply_rest=True)
-                raise KurrentError("the subscription ended")
-            if isinstance(item, BaseException):
-                _settle(env, waiting, apply_rest=True)
+            if item is _END or isinstance(item, BaseException):
+                _settle(env, waiting, apply_rest=True, after=after)
+                if item is _END:
+                    raise KurrentError("the subscription ended")
                 if isinstance(item, KurrentDBClientError):
                     raise connections.failed(env, "projector_subscription", item)
                 raise item
@@ -1074,34 +1098,45 @@ def _drain(env: str, inbox: queue.Queue[Any], stop: threading.Event, idle_timeou
                 item = None
         now = time.monotonic()
         if waiting and (len(waiting) >= BATCH_SIZE or now >= arrived[0] + SETTLE_AFTER_S):
-            left = _settle(env, waiting, apply_rest=len(waiting) >= BATCH_SIZE)
-            waiting, arrived = left, arrived[len(arrived) - len(left) :]
-            if waiting and now >= arrived[0] + SETTLE_AFTER_S:
-                _settle(env, waiting, apply_rest=True)
-                waiting, arrived = [], []
-    _settle(env, waiting, apply_rest=True)
+            overdue = len(waiting) >= BATCH_SIZE
+            while waiting:
+                left = _settle(env, waiting, apply_rest=overdue, after=after)
+                done = len(waiting) - len(left)
+                if done:
+                    after = waiting[done - 1].commit_position
+                waiting, arrived = left, arrived[done:]
+                overdue = bool(waiting) and now >= arrived[0] + SETTLE_AFTER_S
+                if not overdue:
+                    break
+    _settle(env, waiting, apply_rest=True, after=after)
 
 
-def _settle(env: str, events: list[RecordedEvent], *, apply_rest: bool) -> list[RecordedEvent]:
-    """Move the checkpoint past the events (in $all order) up to the first one no row
-    reflects yet: those the writers applied themselves (apply_written). Without
-    decoding or loading anything: under the checkpoint lock, one query of the rows'
-    versions and one UPDATE, where _apply_batch would come to the same end (nothing to
-    apply, the checkpoint moved, the events counted as applied) at several times the
-    cost. The events from the first one not applied on are applied the ordinary way
-    with `apply_rest`, else returned (to wait for their writers a little longer)."""
+def _settle(
+    env: str, events: list[RecordedEvent], *, apply_rest: bool, after: int
+) -> list[RecordedEvent]:
+    """Move the checkpoint past the events (in $all order, every event of ours after
+    position `after`) up to the first one no row reflects yet: those the writers applied
+    themselves (apply_written). Without decoding or loading anything: under the
+    checkpoint lock, one query of the rows' versions and one UPDATE, where _apply_batch
+    would come to the same end (nothing to apply, the checkpoint moved, the events
+    counted as applied) at several times the cost. The events from the first one not
+    applied on are applied the ordinary way with `apply_rest`, else returned (to wait
+    for their writers a little longer). If the checkpoint is short of `after` (set
+    back by a rebuild), it is caught up from there instead, never moved past the gap."""
     if not events:
         return []
     if _before_checkpoint is not None:  # a test's fault injection sees every batch
-        _apply_batch(env, events)
+        if _apply_batch(env, events, after) is None:
+            catch_up(env, until_position=events[-1].commit_position)
         return []
     conn = prepared.db()
     outermost = not conn.in_atomic_block
     with prepared.atomic():
         _relaxed_commit(outermost)
         position = _locked_position(conn, env)
-        if position is None:  # no checkpoint row yet: _apply_batch makes it
-            rest = events
+        rest: list[RecordedEvent] = []
+        if position is None or position < after:  # no checkpoint yet, or set back
+            rest, apply_rest = events, True
         else:
             fresh = [e for e in events if e.commit_position > position]
             pending = _not_yet_applied(env, fresh)
@@ -1117,8 +1152,12 @@ def _settle(env: str, events: list[RecordedEvent], *, apply_rest: bool) -> list[
                     applied=len(ours),
                     last_event_at=decode(ours[-1]).recorded_at if ours else None,
                 )
+                after = settled[-1].commit_position
+            else:
+                after = position
     if rest and apply_rest:
-        _apply_batch(env, rest)
+        if _apply_batch(env, rest, after if position is not None else None) is None:
+            catch_up(env, until_position=rest[-1].commit_position)
         return []
     return rest
 

@@ -192,7 +192,7 @@ class TestCatchUp:
         streams.create_record(alice, name="other", data={})
         before = _tables()
 
-        projector._settle("dev", our_events(), apply_rest=True)
+        projector._settle("dev", our_events(), apply_rest=True, after=0)
 
         after = _tables()
         checkpoint = ProjectionCheckpoint.objects.get(env="dev")
@@ -202,9 +202,8 @@ class TestCatchUp:
         assert {k: v for k, v in after.items() if k != "checkpoint"} == {
             k: v for k, v in before.items() if k != "checkpoint"
         }
-        projector._settle(
-            "dev", our_events(), apply_rest=True
-        )  # again: already past them, nothing moves
+        # Again: the checkpoint is past them already, nothing moves.
+        projector._settle("dev", our_events(), apply_rest=True, after=0)
         assert ProjectionCheckpoint.objects.get(env="dev").events_applied == 3
         assert projector.catch_up() == 0
 
@@ -217,19 +216,57 @@ class TestCatchUp:
         streams.create_record(alice, name="after", data={})
         events = our_events()
 
-        left = projector._settle("dev", events, apply_rest=False)
+        left = projector._settle("dev", events, apply_rest=False, after=0)
 
         assert left == events[2:]
         assert projector.checkpoint_position("dev") == events[1].commit_position
         assert not StreamRecord.objects.filter(name="outside").exists()
 
-        assert projector._settle("dev", left, apply_rest=True) == []
+        assert (
+            projector._settle("dev", left, apply_rest=True, after=events[1].commit_position) == []
+        )
 
         assert StreamRecord.objects.filter(name="outside").exists()
         checkpoint = ProjectionCheckpoint.objects.get(env="dev")
         assert checkpoint.position == events[-1].commit_position
         assert checkpoint.events_applied == 4
         assert Activity.objects.count() == 4
+
+    def test_a_rewound_checkpoint_is_caught_up_not_jumped(self, kdb, alice, our_events):
+        """A rebuild empties the tables and sets the checkpoint back to 0 while a live
+        projector runs. The live projector's next events follow what it saw before, not
+        the checkpoint: moving the checkpoint past them would leave the rebuild's
+        remaining events unapplied for good."""
+        for n in range(3):
+            streams.create_record(alice, name=f"before {n}", data={})
+        projector.catch_up()
+        seen = our_events()[-1].commit_position  # the live projector had all of these
+        projector._reset(projector._env("dev"))  # what rebuild() does first
+        streams.create_record(alice, name="during", data={})  # the writer applies its own
+        new = [e for e in our_events() if e.commit_position > seen]
+
+        assert projector._settle("dev", new, apply_rest=True, after=seen) == []
+
+        names = sorted(StreamRecord.objects.values_list("name", flat=True))
+        assert names == ["before 0", "before 1", "before 2", "during"]
+        checkpoint = ProjectionCheckpoint.objects.get(env="dev")
+        assert checkpoint.position == new[-1].commit_position
+        assert checkpoint.events_applied == 4
+        assert projector.catch_up() == 0
+
+    def test_a_batch_that_does_not_follow_the_checkpoint_is_not_applied(
+        self, kdb, alice, our_events
+    ):
+        for n in range(3):
+            streams.create_record(alice, name=f"r{n}", data={})
+        projector.catch_up()
+        events = our_events()
+        projector._reset(projector._env("dev"))
+
+        assert projector._apply_batch("dev", events[2:], after=events[1].commit_position) is None
+        assert projector.checkpoint_position("dev") == 0
+        assert not StreamRecord.objects.exists()
+        assert projector.catch_up() == 3
 
     def test_settling_applies_what_turns_out_not_to_be_applied(self, kdb, alice, our_events):
         """Rows gone between the writer's apply and the settling (a rebuild, say): the
@@ -239,7 +276,7 @@ class TestCatchUp:
         Activity.objects.all().delete()
         StreamRecord.objects.filter(record_id=lost.id).delete()
 
-        projector._settle("dev", our_events(), apply_rest=True)
+        projector._settle("dev", our_events(), apply_rest=True, after=0)
 
         assert sorted(StreamRecord.objects.values_list("name", flat=True)) == ["kept", "lost"]
         assert streams.get_record(alice, lost.id).tags == ("t",)
