@@ -308,7 +308,8 @@ def _conditions(conn: Any, model: Any, where: dict[str, Any]) -> list[Any]:
 def update_statement(
     obj: Any, names: Sequence[str], where: dict[str, Any], *, model: Any = None
 ) -> tuple[str, list[Any]]:
-    """The UPDATE of `update`, for `execute_all`."""
+    """The UPDATE of the rows matching `where` (field -> value) with `obj`'s values of
+    `names`, and its parameters."""
     conn, model, names = db(), model or type(obj), tuple(names)
     sql = _update_sql(model, names, tuple(where), conn.vendor)
     return sql, [*_values(conn, model, names, obj), *_conditions(conn, model, where)]

@@ -1126,8 +1126,7 @@ def _settle(
     if not events:
         return []
     if _before_checkpoint is not None:  # a test's fault injection sees every batch
-        if _apply_batch(env, events, after) is None:
-            catch_up(env, until_position=events[-1].commit_position)
+        _apply_following(env, events, after)
         return []
     conn = prepared.db()
     outermost = not conn.in_atomic_block
@@ -1156,10 +1155,16 @@ def _settle(
             else:
                 after = position
     if rest and apply_rest:
-        if _apply_batch(env, rest, after if position is not None else None) is None:
-            catch_up(env, until_position=rest[-1].commit_position)
+        _apply_following(env, rest, after if position is not None else None)
         return []
     return rest
+
+
+def _apply_following(env: str, events: list[RecordedEvent], after: int | None) -> None:
+    """_apply_batch; if the checkpoint turns out to be short of `after`, catch up from
+    it to the last of the events instead."""
+    if _apply_batch(env, events, after) is None:
+        catch_up(env, until_position=events[-1].commit_position)
 
 
 def _locked_position(conn: Any, env: str) -> int | None:
@@ -1227,9 +1232,9 @@ def sync_status(env: str | None = None) -> SyncStatus:
 def _not_yet_applied(env: str, events: list[RecordedEvent]) -> list[RecordedEvent]:
     """Events beyond the checkpoint that no row reflects yet (a writer's shortcut may have
     applied its own event before the projector moved the checkpoint past it)."""
+    streams = [parse_stream(event.stream_name) for event in events]
     wanted: dict[str, set[str]] = {"record": set(), "userdata": set()}
-    for event in events:
-        parsed = parse_stream(event.stream_name)
+    for parsed in streams:
         if parsed is not None and parsed.kind in wanted:
             wanted[parsed.kind].add(parsed.object_id)
     versions: dict[str, int] = {}
@@ -1237,8 +1242,7 @@ def _not_yet_applied(env: str, events: list[RecordedEvent]) -> list[RecordedEven
         if ids:
             versions.update(_row_versions(env, _KINDS[kind], ids))
     pending = []
-    for event in events:
-        parsed = parse_stream(event.stream_name)
+    for event, parsed in zip(events, streams, strict=True):
         applied_to = -1
         if parsed is not None and parsed.kind != "erasure":
             applied_to = versions.get(parsed.object_id, -1)

@@ -130,8 +130,11 @@ def page_numbers(page: Any, page_size: Any) -> tuple[int, int]:
     return max(1, number), size
 
 
-def make_page(items: list, number: int, size: int, total: int) -> Page:
+def make_page(items: list, number: int, size: int, total: int, exact: bool = True) -> Page:
+    """One page of `total` items; not `exact`: at least `total`, and more after this page."""
     num_pages = max(1, math.ceil(total / size))
+    if not exact:
+        num_pages = max(number + 1, num_pages)  # the pages known to exist
     return Page(
         items=items,
         page=number,
@@ -140,6 +143,7 @@ def make_page(items: list, number: int, size: int, total: int) -> Page:
         has_next=number < num_pages,
         has_previous=number > 1,
         num_pages=num_pages,
+        total_exact=exact,
     )
 
 
@@ -575,18 +579,7 @@ def search_records(
         found = search.search(words, filters, offset=(number - 1) * size, limit=size)
     rows = StreamRecord.objects.in_bulk(found.pks)
     items = [projector.record_from_row(rows[pk]) for pk in found.pks if pk in rows]
-    if found.exact:
-        return make_page(items, number, size, found.total)
-    return Page(  # at least `total` matches, and more after this page
-        items=items,
-        page=number,
-        page_size=size,
-        total=found.total,
-        has_next=True,
-        has_previous=number > 1,
-        num_pages=max(number + 1, math.ceil(found.total / size)),  # pages known to exist
-        total_exact=False,
-    )
+    return make_page(items, number, size, found.total, exact=found.exact)
 
 
 def record_history(actor: Any, record_id: str, env: str | None = None) -> list[HistoryEntry]:
