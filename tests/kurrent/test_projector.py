@@ -10,18 +10,17 @@ from typing import Any
 
 import pytest
 from django.core.management import call_command
-from django.db import OperationalError, connection
+from django.db import connection
 from kurrentdbclient import NewEvent, StreamState
 
 from kurrent import projector, streams, userdata
 from kurrent.models import (
     Activity,
     ProjectionCheckpoint,
-    RecordSearch,
-    RecordTag,
     StreamRecord,
     UserDataEntry,
 )
+from tests.kurrent.readmodel import retrying, tables
 
 pytestmark = [pytest.mark.readmodel]
 
@@ -46,30 +45,6 @@ def _external_create(client: Any, owner: Any, name: str, **extra: Any) -> str:
         current_version=StreamState.NO_STREAM,
     )
     return record_id
-
-
-def _tables() -> dict[str, list[tuple]]:
-    """Everything the projector writes, without surrogate keys, in a stable order."""
-
-    def rows(model: Any, order: tuple[str, ...], skip: tuple[str, ...] = ("id",)) -> list[tuple]:
-        names = [f.attname for f in model._meta.concrete_fields if f.attname not in skip]
-        return [tuple(row) for row in model.objects.order_by(*order).values_list(*names)]
-
-    return {
-        "records": rows(StreamRecord, ("env", "record_id")),
-        "tags": sorted(RecordTag.objects.values_list("record__record_id", "tag")),
-        # PostgreSQL's search rows (kept by a trigger; empty on SQLite).
-        "search": sorted(
-            RecordSearch.objects.values_list(
-                "record__record_id", "env", "is_public", "owner_id", "updated_at", "search_vector"
-            )
-        ),
-        "entries": rows(UserDataEntry, ("env", "entry_id")),
-        "activity": rows(Activity, ("env", "position")),
-        "checkpoint": rows(
-            ProjectionCheckpoint, ("env",), skip=("id", "updated_at", "last_event_at")
-        ),
-    }
 
 
 @pytest.mark.django_db
@@ -190,18 +165,16 @@ class TestCatchUp:
         record = streams.create_record(alice, name="v0", data={"n": 0})
         streams.update_record(alice, record.id, expected_version=0, name="v1")
         streams.create_record(alice, name="other", data={})
-        before = _tables()
+        before = tables(checkpoint=False)
 
         projector._settle("dev", our_events(), apply_rest=True, after=0)
 
-        after = _tables()
+        after = tables(checkpoint=False)
         checkpoint = ProjectionCheckpoint.objects.get(env="dev")
         assert checkpoint.position == our_events()[-1].commit_position
         assert checkpoint.events_applied == 3 and checkpoint.skipped_events == 0
         assert checkpoint.last_event_at is not None
-        assert {k: v for k, v in after.items() if k != "checkpoint"} == {
-            k: v for k, v in before.items() if k != "checkpoint"
-        }
+        assert after == before
         # Again: the checkpoint is past them already, nothing moves.
         projector._settle("dev", our_events(), apply_rest=True, after=0)
         assert ProjectionCheckpoint.objects.get(env="dev").events_applied == 3
@@ -340,12 +313,12 @@ class TestRebuild:
         userdata.erase_user(admin_user, alice)
         streams.create_record(alice, name="After erasure", data={})
         projector.catch_up()
-        incremental = _tables()
+        incremental = tables()
 
         replayed = projector.rebuild()
 
         assert replayed == incremental["checkpoint"][0][2]  # events_applied
-        rebuilt = _tables()
+        rebuilt = tables()
         for name, rows in incremental.items():
             assert rebuilt[name] == rows, name
         assert incremental["records"] and incremental["entries"] and incremental["activity"]
@@ -371,16 +344,6 @@ class TestRebuild:
         assert StreamRecord.objects.count() == 1
 
 
-def _retrying(fn: Any, attempts: int = 200) -> Any:
-    """SQLite's shared in-memory test database locks whole tables: retry briefly."""
-    for _ in range(attempts):
-        try:
-            return fn()
-        except OperationalError:
-            time.sleep(0.05)
-    return fn()
-
-
 @pytest.mark.django_db(transaction=True)
 def test_projectors_running_at_once_apply_each_event_once(kdb, alice, raw_client):
     for n in range(120):
@@ -389,7 +352,7 @@ def test_projectors_running_at_once_apply_each_event_once(kdb, alice, raw_client
 
     def project() -> None:
         try:
-            _retrying(projector.catch_up)
+            retrying(projector.catch_up)
         except BaseException as exc:  # reported below
             errors.append(exc)
         finally:
@@ -422,14 +385,14 @@ def test_live_mode_applies_another_process_writes(kdb, alice, raw_client):
         deadline = time.monotonic() + 20
         seen: set[str] = set()
         while time.monotonic() < deadline and seen != set(names):
-            seen = set(_retrying(lambda: list(StreamRecord.objects.values_list("name", flat=True))))
+            seen = set(retrying(lambda: list(StreamRecord.objects.values_list("name", flat=True))))
             time.sleep(0.05)
         assert seen == set(names)
     finally:
         stop.set()
         live.join(timeout=20)
     assert not live.is_alive()
-    assert _retrying(lambda: projector.sync_status().events_behind) == 0
+    assert retrying(lambda: projector.sync_status().events_behind) == 0
 
 
 @pytest.mark.django_db(transaction=True)
@@ -443,22 +406,22 @@ def test_live_mode_settles_the_checkpoint_after_the_writers_own_applies(kdb, ali
     )
     live.start()
     try:
-        # _retrying: the in-memory test database locks whole tables between threads; a
+        # retrying: the in-memory test database locks whole tables between threads; a
         # retried write keeps its idempotency key, so it lands once.
         created = [
-            _retrying(
+            retrying(
                 lambda n=n: streams.create_record(
                     alice, name=f"writer {n}", data={}, idempotency_key=f"w{n}"
                 )
             )
             for n in range(12)
         ]
-        _retrying(
+        retrying(
             lambda: streams.update_record(
                 alice, created[0].id, expected_version=0, name="writer 0 again", idempotency_key="u"
             )
         )
-        head = _retrying(lambda: projector.sync_status()).head_position
+        head = retrying(lambda: projector.sync_status()).head_position
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and projector.checkpoint_position("dev") < head:
             time.sleep(0.05)
@@ -470,4 +433,4 @@ def test_live_mode_settles_the_checkpoint_after_the_writers_own_applies(kdb, ali
     assert Activity.objects.count() == 13
     assert ProjectionCheckpoint.objects.get(env="dev").events_applied == 13
     assert StreamRecord.objects.get(record_id=created[0].id).version == 1
-    assert _retrying(lambda: projector.sync_status().events_behind) == 0
+    assert retrying(lambda: projector.sync_status().events_behind) == 0

@@ -28,33 +28,13 @@ from kurrent.events import (
 from kurrent.models import (
     Activity,
     ProjectionCheckpoint,
-    RecordSearch,
     RecordTag,
     StreamRecord,
     UserDataEntry,
 )
+from tests.kurrent.readmodel import retrying, tables
 
 pytestmark = [pytest.mark.readmodel]
-
-
-def _snapshot() -> dict[str, list[tuple]]:
-    """The read model without surrogate keys and the checkpoint."""
-
-    def rows(model: Any, order: tuple[str, ...]) -> list[tuple]:
-        names = [f.attname for f in model._meta.concrete_fields if f.attname != "id"]
-        return [tuple(r) for r in model.objects.order_by(*order).values_list(*names)]
-
-    return {
-        "records": rows(StreamRecord, ("env", "record_id")),
-        "tags": sorted(RecordTag.objects.values_list("record__record_id", "tag")),
-        "search": sorted(
-            RecordSearch.objects.values_list(
-                "record__record_id", "is_public", "owner_id", "updated_at", "search_vector"
-            )
-        ),
-        "entries": rows(UserDataEntry, ("env", "entry_id")),
-        "activity": rows(Activity, ("env", "position")),
-    }
 
 
 def _checkpoint() -> int:
@@ -90,11 +70,11 @@ class TestShortcut:
         assert Activity.objects.count() == len(our_events())
         assert set(RecordTag.objects.values_list("tag", flat=True)) == {"t1"}
         assert not Activity.objects.filter(object_id=record.id, is_public=True).exists()
-        written = _snapshot()
+        written = tables(checkpoint=False)
 
         projector.rebuild()
 
-        assert _snapshot() == written
+        assert tables(checkpoint=False) == written
 
     def test_the_returned_state_is_what_the_read_model_holds(self, started, alice):
         record = streams.create_record(alice, name="N", data={"a": [1, "b"]}, tags="x")
@@ -107,16 +87,16 @@ class TestShortcut:
     def test_a_conflict_changes_nothing(self, started, alice):
         record = streams.create_record(alice, name="A", data={}, tags="t")
         streams.update_record(alice, record.id, expected_version=0, name="B")
-        before = _snapshot()
+        before = tables(checkpoint=False)
 
         with pytest.raises(Conflict):
             streams.update_record(alice, record.id, expected_version=0, tags="u", is_public=True)
 
-        assert _snapshot() == before
+        assert tables(checkpoint=False) == before
 
     def test_an_append_that_fails_changes_nothing(self, started, alice, kdb, settings):
         record = streams.create_record(alice, name="A", data={}, tags="t")
-        before = _snapshot()
+        before = tables(checkpoint=False)
         settings.KURRENTDB_TIMEOUT_MS = 1000
         kdb.stop()
 
@@ -125,7 +105,7 @@ class TestShortcut:
         with pytest.raises(KurrentUnavailable):
             streams.update_record(alice, record.id, expected_version=0, name="C", tags="u")
 
-        assert _snapshot() == before
+        assert tables(checkpoint=False) == before
 
     def test_an_event_the_projector_applied_first_is_not_applied_again(
         self, started, alice, raw_client
@@ -136,14 +116,14 @@ class TestShortcut:
         new_event = encode(event, stream=stream, actor=alice, idempotency_key=None)
         position = raw_client.append_to_stream(stream, events=new_event, current_version=0)
         projector.catch_up()  # the live projector got there first
-        applied = _snapshot()
+        applied = tables(checkpoint=False)
 
         again = projector.apply_written(
             "dev", new_event, stream=stream, before=record, position=position, event=event
         )
 
         assert again is None
-        assert _snapshot() == applied
+        assert tables(checkpoint=False) == applied
 
     def test_a_row_that_moved_on_is_left_alone(self, started, alice, raw_client):
         record = streams.create_record(alice, name="A", data={})
@@ -151,7 +131,7 @@ class TestShortcut:
         stream = record_stream(record.id)
         event = StreamUpdated(record_id=record.id, changes={"name": "stale"})
         new_event = encode(event, stream=stream, actor=alice, idempotency_key=None)
-        before = _snapshot()
+        before = tables(checkpoint=False)
 
         # Based on version 0, but the row is at version 1: not applied.
         assert (
@@ -160,7 +140,7 @@ class TestShortcut:
             )
             is None
         )
-        assert _snapshot() == before
+        assert tables(checkpoint=False) == before
 
     def test_a_database_error_falls_back_to_catching_up(self, started, alice, monkeypatch, caplog):
         def broken(*args: Any) -> bool:
@@ -282,12 +262,12 @@ def test_writers_at_once_apply_each_event_once(kdb, alice, bob, our_events):
         # then the write is submitted again with its idempotency key, as a user would.
         try:
             for i in range(4):
-                record = _retrying(
+                record = retrying(
                     lambda i=i: streams.create_record(
                         user, name=f"{n}-{i}", data={}, tags=f"t{i}", idempotency_key=f"c{n}-{i}"
                     )
                 )
-                _retrying(
+                retrying(
                     lambda i=i, record=record: streams.update_record(
                         user,
                         record.id,
@@ -306,7 +286,7 @@ def test_writers_at_once_apply_each_event_once(kdb, alice, bob, our_events):
         thread.start()
     for thread in threads:
         thread.join(timeout=60)
-    _retrying(projector.catch_up)
+    retrying(projector.catch_up)
 
     assert errors == []
     assert StreamRecord.objects.count() == 17
@@ -314,15 +294,3 @@ def test_writers_at_once_apply_each_event_once(kdb, alice, bob, our_events):
     positions = [e.commit_position for e in our_events()]
     assert sorted(Activity.objects.values_list("position", flat=True)) == sorted(positions)
     assert RecordTag.objects.count() == 16
-
-
-def _retrying(fn: Any, attempts: int = 200) -> Any:
-    """SQLite's shared in-memory test database locks whole tables: retry briefly."""
-    import time
-
-    for _ in range(attempts):
-        try:
-            return fn()
-        except OperationalError:
-            time.sleep(0.05)
-    return fn()
