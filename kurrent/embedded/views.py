@@ -57,4 +57,10 @@ def stream_view(conn: sqlite3.Connection, stream: str, position_bound: int) -> S
     max_age = int_value(meta, "$maxAge")
     if max_age is not None and max_age >= 1:
         min_created = now_ticks() - max_age * 10_000_000
-    return StreamView(stream, last, low, min_created, position_bound)
+    # The bound (the store's last published position) may lag this read's view of the
+    # stream: the writer publishes just after it commits. Never hide the events the
+    # view says are there.
+    (last_position,) = conn.execute(
+        "SELECT position FROM records WHERE stream = ? AND revision = ?", (stream, last)
+    ).fetchone()
+    return StreamView(stream, last, low, min_created, max(position_bound, last_position))

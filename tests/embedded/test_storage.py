@@ -109,3 +109,32 @@ def test_state_survives_a_restart_including_recent_ids(tmp_path):
     assert store.append("x", ANY, events) == first  # a retry after a restart is recognised
     assert store.append("x", 2, proposed(1)).revision == 3
     store.close()
+
+
+def test_a_stream_read_between_commit_and_publish_sees_the_committed_events(tmp_path):
+    """The writer commits, then publishes the new last position. A read in between found
+    the stream (its head is in the database) but bounded its records by the old last
+    position: no events for an existing stream, which the client cannot take (its
+    get_current_version raised StopIteration; seen once in the eight-writers test)."""
+    store = Store(tmp_path / "s.sqlite3")
+    store.append("s", NO_STREAM, proposed(1))
+    committed, release = threading.Event(), threading.Event()
+    publish = store._publish
+
+    def held(txn):
+        committed.set()
+        release.wait(10)
+        publish(txn)
+
+    store._publish = held
+    writer = threading.Thread(target=store.append, args=("fresh", NO_STREAM, proposed(2)))
+    writer.start()
+    try:
+        assert committed.wait(10)
+        view = store.stream_view("fresh")
+        assert [r.revision for r in store.read_stream(view, None, False)] == [0, 1]
+        assert [r.revision for r in store.read_stream(view, None, True)] == [1, 0]
+    finally:
+        release.set()
+        writer.join(10)
+    store.close()
