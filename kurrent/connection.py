@@ -50,7 +50,6 @@ from django.conf import settings
 from kurrentdbclient import KurrentDBClient
 from kurrentdbclient.exceptions import (
     AccessDeniedError,
-    CancelledByClientError,
     CancelledError,
     DeadlineExceededError,
     DiscoveryFailedError,
@@ -60,6 +59,7 @@ from kurrentdbclient.exceptions import (
     ServiceUnavailableError,
     SSLError,
     UnauthenticatedError,
+    UnknownError,
 )
 from kurrentdbclient.gossip import (
     NODE_STATE_FOLLOWER,
@@ -735,8 +735,13 @@ def _explain(exc: BaseException, profile: Profile) -> str | None:
         return f"no answer within {profile.timeout_s:g} s"
     if isinstance(exc, ServiceUnavailableError):
         return "the node is not answering (connection refused or dropped)"
-    if isinstance(exc, CancelledError) and not isinstance(exc, CancelledByClientError):
+    if isinstance(exc, CancelledError):
+        # Also CancelledByClientError: we never cancel a call, but closing a client that
+        # failed for one thread cancels the calls other threads still have on it.
         return "the connection was closed during the call"
+    if isinstance(exc, UnknownError) and "stream removed" in str(exc).lower():
+        # grpc reports some connections dropped mid-call as UNKNOWN (grpc/grpc#34076).
+        return "the node is not answering (connection refused or dropped)"
     if (
         isinstance(exc, ValueError)
         and "closed" in str(exc).lower()

@@ -149,6 +149,9 @@ def measure_lag(env: str) -> Lag:
         return Lag(error="KurrentDB did not answer the projector's question", measured_at=now)
     except DatabaseError:
         return Lag(error="the read-model database did not answer", measured_at=now)
+    except Exception:  # the lag is one field of the health answer, never its failure
+        log.exception("measuring the projector lag of %s failed", env)
+        return Lag(error="the projector lag could not be measured", measured_at=now)
     return Lag(sync=sync, measured_at=now)
 
 
@@ -199,8 +202,13 @@ def _env_json(snap: EnvSnapshot, active: str, now: float) -> dict[str, Any]:
 def health(request: HttpRequest) -> HttpResponse:
     """Every environment's state, latency and projector lag; 503 when the active one is
     not usable, so a load balancer can read the status code alone."""
-    data = snapshots.get()
     active = config.active_environment()
+    try:
+        data = snapshots.get()
+    except Exception:  # a load balancer must get an answer it can read, whatever failed
+        log.exception("taking the health snapshot failed")
+        body = {"status": "unavailable", "active": active, "environments": {}}
+        return JsonResponse({**body, "error": "the health check itself failed"}, status=503)
     now = time.monotonic()
     envs = {env: _env_json(snap, active, now) for env, snap in data.items()}
     ok = envs.get(active, {}).get("healthy", False)

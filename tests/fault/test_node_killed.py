@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from kurrentdbclient import KurrentDBClient
 
 from tests.fault.conftest import PASSWORD
-from tests.live import Browser
+from tests.live import Browser, Server
 
 NEW = "/kurrent-db-demo/records/new/"
 STATUS = "/kurrent-db-demo/status/"
@@ -86,9 +86,13 @@ def wait_until(condition, timeout: float, what: str, pause: float = 0.1) -> None
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
-def _health_says(browser: Browser, status: int, state: str) -> bool:
+def _health_says(browser: Browser, server: Server, status: int, state: str) -> bool:
     """One GET /kurrent/health: this HTTP status and this state of dev in its JSON."""
     response = browser.get("/kurrent/health")
+    assert response.headers.get_content_type() == "application/json", (
+        response.status,
+        server.log(),
+    )
     body = json.loads(response.body)
     return response.status == status and body["environments"]["dev"]["state"] == state
 
@@ -128,7 +132,9 @@ def test_node_killed_during_writes_then_restarted(fault_site):
             wait_until(lambda: writer.count("outage", 503) >= 3, 60, "writes to be refused")
             # Each gunicorn worker answers from its own snapshot, refreshed in the background
             # when it is due: a worker may say "connected" once more before it has noticed.
-            wait_until(lambda: _health_says(health, 503, "down"), 30, "health to say 503, down")
+            wait_until(
+                lambda: _health_says(health, server, 503, "down"), 30, "health to say 503, down"
+            )
             wait_until(
                 lambda: (
                     'id="status-dev"' in (page := watcher.get(STATUS).text)

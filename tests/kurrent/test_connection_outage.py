@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -187,3 +188,39 @@ def test_a_crashed_node_process_restarted_on_the_same_port_is_picked_up(
         assert len(events) == 1  # the same data, read through a fresh client
     finally:
         process.stop()
+
+
+_COMMIT_POSITION = direct(KurrentDBClient.get_commit_position)
+
+
+@pytest.mark.parametrize("inline", [False, True], ids=["worker-thread", "inline"])
+def test_a_read_whose_client_another_thread_closed_is_unavailable_not_a_client_error(
+    manager: ConnectionManager, settings: Any, inline: bool
+) -> None:
+    """A thread whose call fails closes the shared client, which cancels the calls other
+    threads still have on it; kurrentdbclient reports a cancelled read as
+    CancelledByClientError. Seen in a fault test as a 500 from /kurrent/health (its
+    projector-lag reading) after the node was killed."""
+    process = NodeProcess(db=":memory:", port=0, insecure=True).start()
+    try:
+        assert process.pid is not None
+        point_env_at(settings, "test", process.url)
+        append(manager, f"closed-{uuid.uuid4()}", inline)
+        client = manager.client("test")
+        os.kill(process.pid, signal.SIGSTOP)  # the next call hangs until its client closes
+        try:
+            closer = threading.Timer(0.2, client.close)
+            closer.start()
+            error, elapsed = timed(
+                lambda: manager.call(
+                    "test", "test-read", lambda c, t: _COMMIT_POSITION(c, timeout=t), inline=inline
+                )
+            )
+            closer.join()
+            assert isinstance(error, KurrentUnavailable), repr(error)
+            assert elapsed < TIMEOUT_S + SLACK_S
+        finally:
+            os.kill(process.pid, signal.SIGCONT)
+        assert wait_for(manager, CONNECTED).state == CONNECTED
+    finally:
+        process.kill()

@@ -183,6 +183,36 @@ class TestCachedAnswers:
         assert set(codes) <= {200, 503}
 
 
+class TestUnexpectedFailures:
+    """Whatever fails inside, a load balancer gets JSON it can read, never a 500 page."""
+
+    def test_a_lag_that_cannot_be_measured_is_named_and_health_still_answers(
+        self, client, kdb, monkeypatch, caplog
+    ):
+        def broken(env):
+            raise RuntimeError("projector exploded")
+
+        monkeypatch.setattr(ops.projector, "sync_status", broken)
+        response = client.get(URL)
+        assert response.status_code == 200
+        dev = body(response)["environments"]["dev"]
+        assert dev["state"] == "connected"
+        assert dev["projector"]["error"] == "the projector lag could not be measured"
+        assert "projector exploded" in caplog.text  # logged for the operator, not shown
+
+    def test_a_snapshot_that_cannot_be_taken_is_503_json(self, client, kdb, monkeypatch):
+        def broken():
+            raise RuntimeError("health exploded")
+
+        monkeypatch.setattr(ops.connections, "health_all", broken)
+        response = client.get(URL)
+        assert response.status_code == 503
+        data = body(response)
+        assert data["status"] == "unavailable"
+        assert data["error"] == "the health check itself failed"
+        assert "exploded" not in response.content.decode()
+
+
 class TestBehindTls:
     def test_health_is_not_redirected_to_https(self, kdb, settings):
         from django.test import Client
