@@ -279,7 +279,7 @@ def main() -> int:
         projector = "from kurrent import projector\nprojector.run_live('dev')\n"
         with (
             site.process(projector, "projector"),
-            site.gunicorn(workers=args.workers, threads=args.threads) as server,
+            site.gunicorn(workers=args.workers, threads=args.threads, reuse_port=True) as server,
         ):
             browser = Browser(server.base_url)
             browser.login("bench", PASSWORD)

@@ -130,7 +130,13 @@ class Site:
 
     @contextlib.contextmanager
     def gunicorn(
-        self, *, workers: int = 2, threads: int = 1, port: int | None = None, timeout: float = 60
+        self,
+        *,
+        workers: int = 2,
+        threads: int = 1,
+        port: int | None = None,
+        timeout: float = 60,
+        reuse_port: bool = False,
     ) -> Iterator[Server]:
         port = port or free_port()
         args = [
@@ -147,6 +153,8 @@ class Site:
         ]
         if threads > 1:
             args += ["--worker-class", "gthread", "--threads", str(threads)]
+        if reuse_port:
+            args.append("--reuse-port")  # a socket per worker, as the README's command
         server = Server(subprocess.Popen(args, cwd=ROOT, env=self.env, **_pipes()), port)
         server.start_pump()
         try:

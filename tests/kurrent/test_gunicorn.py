@@ -40,7 +40,8 @@ def site(tmp_path_factory):
         site = Site(folder, kurrentdb_url=node.url)
         site.manage("migrate", "--no-input", "-v", "0")
         site.manage("collectstatic", "--no-input", "-v", "0")
-        with site.gunicorn(workers=2) as server:
+        # The README's command: gthread workers, a listening socket each.
+        with site.gunicorn(workers=2, threads=4, reuse_port=True) as server:
             yield server
     finally:
         node.stop()
