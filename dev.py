@@ -8,6 +8,10 @@
 
 Everything goes into ./.venv, pinned by requirements/lock.txt. This file uses
 only the standard library, since it runs before anything is installed.
+
+`run` serves on DEV_RUN_ADDRESS (default 127.0.0.1:8000) and the node on
+KURRENTDB_EMBEDDED_PORT (default 2113). Ctrl-C, SIGTERM or a closed terminal (SIGHUP)
+stops all three processes.
 """
 
 from __future__ import annotations
@@ -55,10 +59,19 @@ def _manage(*args: str, env: dict[str, str]) -> None:
     subprocess.run([str(PY), "manage.py", *args], check=True, cwd=ROOT, env=env)
 
 
+def _exit_on_signal(signum: int, frame: object) -> None:
+    raise SystemExit(0)  # unwinds through run()'s finally, which stops the children
+
+
 def run() -> int:
+    # Without these, `kill` or closing the terminal ended this process alone and left
+    # the node, the projector and the web server running, holding their ports.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    signal.signal(signal.SIGHUP, _exit_on_signal)
     _install()
     env = {**os.environ}
     env.setdefault("DEBUG", "true")  # development: demo login, runserver, no secret needed
+    address = env.get("DEV_RUN_ADDRESS", "127.0.0.1:8000")
     _manage("migrate", "--no-input", "-v", "0", env=env)
     _manage("kurrent_demo_user", env=env)
     children: list[subprocess.Popen[bytes]] = []
@@ -75,9 +88,9 @@ def run() -> int:
                 [str(PY), "manage.py", "kurrent_projector", "--live"], cwd=ROOT, env=env
             )
         )
-        _say("starting the web server on http://127.0.0.1:8000/  (Ctrl-C stops everything)")
+        _say(f"starting the web server on http://{address}/  (Ctrl-C stops everything)")
         web = subprocess.Popen(
-            [str(PY), "manage.py", "runserver", "127.0.0.1:8000", "--noreload"], cwd=ROOT, env=env
+            [str(PY), "manage.py", "runserver", address, "--noreload"], cwd=ROOT, env=env
         )
         children.append(web)
         while all(child.poll() is None for child in children):
@@ -87,6 +100,8 @@ def run() -> int:
     except KeyboardInterrupt:
         return 0
     finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second one must not cut this short
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
         for child in reversed(children):
             if child.poll() is None:
                 child.send_signal(signal.SIGTERM)
