@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import io
 import logging
+import logging.config
 import shutil
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -125,3 +127,24 @@ def test_no_password_in_health_logs_errors_or_status(
 
 def test_scrub_removes_every_configured_password(mainnet: tuple[str, str]) -> None:
     assert scrub(f"oops {SECRET} leaked") == "oops *** leaked"
+
+
+def test_the_console_log_never_shows_a_configured_password(mainnet: tuple[str, str]) -> None:
+    """A library that repeats a connection string in a message or a traceback: the
+    console handler that settings.LOGGING configures prints *** instead."""
+    from django.conf import settings as django_settings
+
+    formatter = logging.config.dictConfigClass(django_settings.LOGGING).configure_formatter(
+        django_settings.LOGGING["formatters"]["plain"]
+    )
+    try:
+        raise ValueError(f"bad URL kurrentdb://ops:{SECRET}@{mainnet[0]}")
+    except ValueError:
+        record = logging.getLogger("kurrentdbclient").makeRecord(
+            "kurrentdbclient", logging.ERROR, __file__, 1, "could not use %s", (SECRET,), None
+        )
+        record.exc_info = sys.exc_info()
+    line = formatter.format(record)
+    assert "could not use ***" in line
+    assert "ops:***@" in line  # the traceback too
+    assert SECRET not in line
