@@ -137,13 +137,18 @@ class _Turn:
             self.lock.release()
 
     def _file(self) -> int:
+        """The lock file's descriptor, or -1 when threads alone take turns (no flock() on
+        this system, or the file cannot be opened)."""
         if self.fd is None:
-            try:
-                self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-            except OSError as exc:
-                log.warning("no writer lock file %s (%s): only threads take turns", self.path, exc)
-                self.fd = -1
-        return self.fd if fcntl is not None else -1
+            self.fd = -1
+            if fcntl is not None:
+                try:
+                    self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+                except OSError as exc:
+                    log.warning(
+                        "no writer lock file %s (%s): only threads take turns", self.path, exc
+                    )
+        return self.fd
 
 
 _turns: dict[str, _Turn] = {}
