@@ -295,13 +295,14 @@ def main() -> int:
                 flush=True,
             )
             for case in cases:
+                conns = case.connections or args.connections
                 if args.warmup > 0:
                     run_wrk(
                         server.base_url,
                         case,
                         browser,
                         seconds=args.warmup,
-                        connections=case.connections or args.connections,
+                        connections=conns,
                         folder=folder,
                     )
                 nonce = new_nonce()
@@ -310,18 +311,14 @@ def main() -> int:
                     case,
                     browser,
                     seconds=args.duration,
-                    connections=case.connections or args.connections,
+                    connections=conns,
                     folder=folder,
                     nonce=nonce,
                 )
                 r = results[case.name]
                 if case.create:  # every request a new record, none a resubmission
                     made = records_named(site, f"Bench record {nonce}-")
-                    if (
-                        not r.requests
-                        <= made
-                        <= r.requests + (case.connections or args.connections)
-                    ):
+                    if not r.requests <= made <= r.requests + conns:
                         raise RuntimeError(f"{r.requests} creates answered, {made} records made")
                 print(
                     f"  {case.name:<10} {r.rps:8.1f} req/s  p50 {r.p50_ms:7.2f} ms  "
