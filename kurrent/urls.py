@@ -1,41 +1,43 @@
+"""The dashboard's URLs, grouped by prefix; each names its view in kurrent.web.views.<area>."""
+
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from kurrent import views
+from kurrent.web.views import dashboard, events, records, userdata, users
 
-records = [
-    path("new/", views.record_create, name="kurrent-record-create"),
-    path("<str:record_id>/", views.record_detail, name="kurrent-record"),
-    path("<str:record_id>/v/<int:version>/", views.record_version, name="kurrent-record-version"),
-    path("<str:record_id>/diff/", views.record_diff, name="kurrent-record-diff"),
-    path("<str:record_id>/edit/", views.record_edit, name="kurrent-record-edit"),
-    path("<str:record_id>/delete/", views.record_delete, name="kurrent-record-delete"),
+record_urls = [
+    path("new/", records.record_create, name="kurrent-record-create"),
+    path("<str:record_id>/", records.record_detail, name="kurrent-record"),
+    path("<str:record_id>/v/<int:version>/", records.record_version, name="kurrent-record-version"),
+    path("<str:record_id>/diff/", records.record_diff, name="kurrent-record-diff"),
+    path("<str:record_id>/edit/", records.record_edit, name="kurrent-record-edit"),
+    path("<str:record_id>/delete/", records.record_delete, name="kurrent-record-delete"),
 ]
 
-userdata = [
-    path("", views.userdata_page, name="kurrent-userdata"),
-    path("new/", views.entry_create, name="kurrent-entry-create"),
-    path("<str:entry_id>/edit/", views.entry_edit, name="kurrent-entry-edit"),
-    path("<str:entry_id>/visibility/", views.entry_visibility, name="kurrent-entry-visibility"),
-    path("<str:entry_id>/delete/", views.entry_delete, name="kurrent-entry-delete"),
+userdata_urls = [
+    path("", userdata.userdata_page, name="kurrent-userdata"),
+    path("new/", userdata.entry_create, name="kurrent-entry-create"),
+    path("<str:entry_id>/edit/", userdata.entry_edit, name="kurrent-entry-edit"),
+    path("<str:entry_id>/visibility/", userdata.entry_visibility, name="kurrent-entry-visibility"),
+    path("<str:entry_id>/delete/", userdata.entry_delete, name="kurrent-entry-delete"),
 ]
 
-dashboard = [
-    path("", views.dashboard, name="kurrent-dashboard"),
-    path("status/", views.status, name="kurrent-status"),
-    path("env/", views.switch_env, name="kurrent-switch-env"),
-    path("records/", include(records)),
-    path("me/", include(userdata)),
-    path("directory/", views.directory, name="kurrent-directory"),
-    path("users/", views.users, name="kurrent-users"),
-    path("users/<int:user_id>/data/", views.user_data, name="kurrent-user-data"),
-    path("users/<int:user_id>/erase/", views.user_erase, name="kurrent-user-erase"),
-    path("activity/", views.activity, name="kurrent-activity"),
-    path("activity/new/", views.activity_new, name="kurrent-activity-new"),
-    path("events/", views.events, name="kurrent-events"),
+dashboard_urls = [
+    path("", dashboard.dashboard, name="kurrent-dashboard"),
+    path("status/", dashboard.status, name="kurrent-status"),
+    path("env/", dashboard.switch_env, name="kurrent-switch-env"),
+    path("activity/", dashboard.activity, name="kurrent-activity"),
+    path("activity/new/", dashboard.activity_new, name="kurrent-activity-new"),
+    path("records/", include(record_urls)),
+    path("me/", include(userdata_urls)),
+    path("directory/", userdata.directory, name="kurrent-directory"),
+    path("users/", users.users, name="kurrent-users"),
+    path("users/<int:user_id>/data/", users.user_data, name="kurrent-user-data"),
+    path("users/<int:user_id>/erase/", users.user_erase, name="kurrent-user-erase"),
+    path("events/", events.events, name="kurrent-events"),
 ]
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="kurrent-dashboard", permanent=False)),
-    path("kurrent-db-demo/", include(dashboard)),
+    path("kurrent-db-demo/", include(dashboard_urls)),
 ]

@@ -73,6 +73,8 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
+            # The web layer's template tags live in kurrent/web/, not in a templatetags app folder.
+            "libraries": {"kurrent_extras": "kurrent.web.templatetags"},
         },
     }
 ]

@@ -108,17 +108,12 @@ def _fresh_user_cache() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
-def _fresh_rendered_caches() -> Iterator[None]:
-    """Rendered fragments and pages are keyed by user ids and read-model positions, which
-    repeat from one test's database and node to the next."""
-    from kurrent import holes, views, web
+def _fresh_readings() -> Iterator[None]:
+    """The web layer keeps one data reading across requests, the projector's lag per
+    environment and connection string (kurrent.web.context.sync_status); a node's URL
+    repeats from one test to the next while its contents do not."""
+    from kurrent.web import context
 
-    def clear() -> None:
-        web.fragments.clear()
-        web.pages.clear()
-        holes.clear()
-        views._panel_cache.clear()
-
-    clear()
+    context.forget_readings()
     yield
-    clear()
+    context.forget_readings()

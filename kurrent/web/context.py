@@ -1,27 +1,28 @@
 """Request-level glue between the dashboard and the services.
 
 Which environment a request works on (admins may switch, in the session),
-whether writes can be submitted right now and why not, and the environment
-health the status panel shows. No KurrentDB calls of its own beyond
-`connections.health*`, which report what the connection manager knows.
+whether writes can be submitted right now and why not, and the readings the
+status panel shows. No KurrentDB calls of its own beyond `connections.health*`,
+which report what the connection manager knows, and the projector's lag.
+
+The only thing kept across requests here is data, never HTML: the projector's
+lag per environment for one sync interval (sync_status) and the samples behind
+"calls in the last 5 minutes" (recent_counts).
 """
 
 from __future__ import annotations
 
-import re
 import time
 from collections import deque
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from threading import Lock
 from typing import Any
 
-from django.db import connection
 from django.http import HttpRequest
 
-from kurrent import config, formatting, metrics, projector, roles
+from kurrent import config, metrics, projector, roles
 from kurrent.connection import connections
-from kurrent.models import Activity, ProjectionCheckpoint
+from kurrent.errors import KurrentError
 
 SESSION_ENV_KEY = "kurrent_env"
 WRITABLE_STATES = ("connected", "degraded")
@@ -38,6 +39,7 @@ def current_env(request: HttpRequest) -> str:
 
 
 def switch_env(request: HttpRequest, env: str) -> None:
+    """Remember an admin's choice of environment (the default one is not stored)."""
     if env == config.active_environment():
         request.session.pop(SESSION_ENV_KEY, None)
     else:
@@ -45,6 +47,7 @@ def switch_env(request: HttpRequest, env: str) -> None:
 
 
 def health(env: str) -> Any:
+    """What the connection manager last learned about `env` (no call of its own)."""
     return connections.health(env)
 
 
@@ -59,8 +62,11 @@ _sync_lock = Lock()
 def sync_status(env: str) -> Any:
     """projector.sync_status, at most once per sync interval per environment.
 
-    Every open dashboard polls the status panel; without this each poll would
-    read the head of $all once per environment."""
+    A cache of a data reading, not of HTML: every open dashboard polls the status
+    panel, and without it each poll would read the head of $all once per
+    environment. The key is (environment, its connection string), so another node
+    behind the same name starts afresh; the value is the frozen SyncStatus, the
+    same for every viewer. The panel around it is rendered for each request."""
     now = time.monotonic()
     profile = config.get_profile(env)
     key = (env, profile.url)  # another node behind the same name starts afresh
@@ -72,6 +78,12 @@ def sync_status(env: str) -> Any:
     with _sync_lock:
         _sync_cache[key] = (now, status)
     return status
+
+
+def forget_readings() -> None:
+    """Drop the cached lag readings (tests; a process that repointed its environments)."""
+    with _sync_lock:
+        _sync_cache.clear()
 
 
 def write_block_reason(env: str, user: Any, state: str | None = None) -> str:
@@ -138,6 +150,32 @@ class _RecentCounts:
 recent_counts = _RecentCounts()
 
 
+def sync_or_none(env: str, health: Any) -> Any:
+    """The projector's lag on `env`, or None while it is unknown (the node does not answer)."""
+    if health.state not in WRITABLE_STATES:
+        return None
+    try:
+        return sync_status(env)
+    except KurrentError:
+        return None
+
+
+def status_cards(shown: str) -> list[dict[str, Any]]:
+    """One card per environment for the status panel: connection health, projector lag,
+    recent calls, and whether it is the environment the pages show."""
+    totals = metrics.call_totals()
+    return [
+        {
+            "env": env,
+            "health": health,
+            "sync": sync_or_none(env, health),
+            "recent": recent_counts.take(env, totals=totals),
+            "shown": env == shown,
+        }
+        for env, health in health_all().items()
+    ]
+
+
 # --- activity feed -----------------------------------------------------------------
 
 
@@ -152,104 +190,3 @@ def activity_for(user: Any, env: str, *, limit: int = 20) -> list[Any]:
 def activity_count_after(user: Any, env: str, after: int) -> int:
     """How many visible events arrived after position `after` (capped)."""
     return len(projector.recent_events(env, limit=NEW_EVENTS_CAP, after_position=after, actor=user))
-
-
-# --- rendered fragments of the read model ------------------------------------------------
-
-FRAGMENT_TTL_S = 5.0  # bounds what the generation cannot see (a user renamed, say)
-FRAGMENT_MAX = 512  # entries per process; the oldest half goes when it is full
-
-
-def read_model_generation(env: str) -> tuple[Any, ...]:
-    """What changes whenever the read model of `env` changes, in one cheap query.
-
-    The checkpoint moves with every batch the projector applies, but the writer's
-    shortcut (projector.apply_written) leaves it alone and adds an Activity row at
-    the new event's position instead, so the newest Activity row counts too. Its
-    object id tells apart rows a rolled-back transaction left at the same position."""
-    checkpoint = connection.ops.quote_name(ProjectionCheckpoint._meta.db_table)
-    activity = connection.ops.quote_name(Activity._meta.db_table)
-    newest = f"FROM {activity} WHERE env = %s ORDER BY position DESC LIMIT 1"
-    sql = (
-        f"SELECT (SELECT position FROM {checkpoint} WHERE env = %s),"  # noqa: S608 (table names)
-        f" (SELECT position {newest}), (SELECT object_id {newest})"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [env, env, env])
-        return tuple(cursor.fetchone())
-
-
-class FragmentCache:
-    """Rendered HTML per process, reused while its key and generation are unchanged.
-
-    The key names everything the fragment shows besides the read model (environment,
-    user and role, query string, ...); the generation (read_model_generation) names
-    the read model's state. Relative times are left as slots (fill_ago), so a reused
-    fragment still says how long ago things happened as of this request."""
-
-    def __init__(self, ttl_s: float = FRAGMENT_TTL_S, max_entries: int = FRAGMENT_MAX) -> None:
-        self.ttl_s = ttl_s
-        self.max_entries = max_entries
-        self._entries: dict[tuple[Any, ...], tuple[float, tuple[Any, ...], str]] = {}
-        self._lock = Lock()
-
-    def get(self, key: tuple[Any, ...], generation: tuple[Any, ...]) -> str | None:
-        found = self._entries.get(key)
-        if found is None or found[1] != generation or time.monotonic() - found[0] >= self.ttl_s:
-            return None
-        return found[2]
-
-    def put(self, key: tuple[Any, ...], generation: tuple[Any, ...], html: str) -> None:
-        with self._lock:
-            if len(self._entries) >= self.max_entries:
-                for old in list(self._entries)[: self.max_entries // 2]:
-                    del self._entries[old]
-            self._entries.pop(key, None)
-            self._entries[key] = (time.monotonic(), generation, html)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
-
-
-fragments = FragmentCache()
-PAGES_MAX = 128  # whole pages are ~30 KB each
-pages = FragmentCache(max_entries=PAGES_MAX)
-
-# {{ moment|date:"U.u" }} inside this comment: a slot for formatting.ago(moment). HTML-escaped
-# text can never contain "<!--", so nothing a user wrote can fill or forge a slot.
-_AGO_OPEN, _AGO_CLOSE = "<!--ago:", "-->"
-_AGO_STAMP = re.compile(r"(-?\d+)?\.?\d*")  # "U.u", or empty for "never"
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def fill_ago(html: str, now: datetime | None = None) -> str:
-    """Put "42 s ago" (as of `now`) into every ago slot of a rendered fragment.
-
-    Split on the slot's opening rather than one regex over the page: a dashboard is
-    ~30 KB with ~40 slots, and str.split walks it far faster than re.sub."""
-    if _AGO_OPEN not in html:
-        return html
-    now = now or datetime.now(UTC)
-    texts: dict[str, str] = {}
-    parts = html.split(_AGO_OPEN)
-    out = [parts[0]]
-    for part in parts[1:]:
-        end = part.find(_AGO_CLOSE)
-        stamp = part[:end] if end >= 0 else None
-        if stamp is None or _AGO_STAMP.fullmatch(stamp) is None:
-            out.append(_AGO_OPEN + part)  # not a slot of ours: leave it as it was
-            continue
-        if stamp not in texts:
-            texts[stamp] = _ago_text(stamp, now)
-        out.append(texts[stamp])
-        out.append(part[end + len(_AGO_CLOSE) :])
-    return "".join(out)
-
-
-def _ago_text(stamp: str, now: datetime) -> str:
-    seconds, _, micros = stamp.partition(".")
-    if not seconds:
-        return formatting.ago(None, now)
-    moment = _EPOCH + timedelta(seconds=int(seconds), microseconds=int(micros or 0))
-    return formatting.ago(moment, now)

@@ -1,3 +1,9 @@
+"""The `kurrent_extras` template library: filters that call tested pure functions
+(kurrent.formatting, kurrent.roles) and the header's environment tags.
+
+Registered by name in settings (TEMPLATES OPTIONS "libraries"), since it lives in the
+web package rather than in an app's templatetags folder."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -9,7 +15,8 @@ from django.conf import settings
 from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils.http import RFC3986_SUBDELIMS
 
-from kurrent import config, formatting, roles, web
+from kurrent import config, formatting, roles
+from kurrent.web.context import current_env, health
 
 register = template.Library()
 
@@ -99,7 +106,7 @@ def env_switcher(context: template.Context) -> dict[str, Any]:
     return {
         "request": request,
         "show": roles.is_admin(request.user),
-        "current": web.current_env(request),
+        "current": current_env(request),
         "active": config.active_environment(),
         "environments": config.environments(),
         "production": config.PRODUCTION,
@@ -111,11 +118,10 @@ def env_switcher(context: template.Context) -> dict[str, Any]:
 def env_banner(context: template.Context) -> dict[str, Any]:
     """A banner when the environment shown is not usable (down, not configured)."""
     request = context["request"]
-    env = web.current_env(request)
-    health = web.health(env)
+    env = current_env(request)
     return {
         "env": env,
-        "health": health,
+        "health": health(env),
         "switched": env != config.active_environment(),
         "production": env == config.PRODUCTION,
     }

@@ -1,6 +1,6 @@
 """Forms of the dashboard. They check shape only; the services own the rules
 (tag syntax, JSON size, ownership) and report breaches as ValidationError,
-which the views attach to the field it names."""
+which kurrent.web.outcomes attaches to the field it names."""
 
 from __future__ import annotations
 
@@ -18,6 +18,25 @@ ENTRY_TYPES = ("profile", "preferences", "settings", "data", "custom")
 def new_idempotency_key() -> str:
     """One per rendered form: resubmitting the same form appends at most once."""
     return str(uuid.uuid4())
+
+
+def retry_form(form_class: type[forms.Form], data: Any, current_version: int) -> forms.Form:
+    """After a Conflict: every value the user typed (`data`, the POST), moved onto the
+    current version with a new idempotency key, so saving again is a deliberate choice,
+    never a silent overwrite."""
+    data = data.copy()
+    data["expected_version"] = str(current_version)
+    data["idempotency_key"] = new_idempotency_key()
+    retry = form_class(data)
+    retry.is_valid()
+    return retry
+
+
+def delete_form(item: Any) -> DeleteForm:
+    """The confirmation of deleting `item` (a record or entry) at the version shown."""
+    return DeleteForm(
+        initial={"expected_version": item.version, "idempotency_key": new_idempotency_key()}
+    )
 
 
 class _JsonObjectField(forms.CharField):
@@ -155,6 +174,30 @@ class DirectoryQueryForm(forms.Form):
         required=False, choices=[("", "All types")] + [(t, t.capitalize()) for t in ENTRY_TYPES]
     )
     page = forms.IntegerField(required=False, min_value=1)
+
+
+class EraseForm(forms.Form):
+    """Erasing a user's data for good: the admin types the username to confirm."""
+
+    # Not required by the form: an empty box gets the same "type the username" error.
+    confirm_username = forms.CharField(
+        max_length=150,
+        required=False,
+        label="Type the username to confirm",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "required": True}),
+    )
+
+    def __init__(self, *args: Any, owner: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.owner = owner
+
+    def clean_confirm_username(self) -> str:
+        typed = self.cleaned_data.get("confirm_username") or ""
+        if typed != self.owner.get_username():
+            raise forms.ValidationError(
+                f"Type the username “{self.owner.get_username()}” to confirm."
+            )
+        return typed
 
 
 class SwitchEnvForm(forms.Form):

@@ -1,0 +1,153 @@
+"""The dashboard and what it is made of: the status panel, the record list with its
+search, the New record form (kurrent.web.views.records.record_create answers it), the
+activity feed, and the admins' environment switch.
+
+Each part is a partial rendered by the same template for the first page and for every
+htmx refresh (the status poll, a search, "N new events"), so they cannot drift apart.
+Nothing is kept between requests but data readings (kurrent.web.context.sync_status).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from kurrent import config, roles, streams
+from kurrent.web import context as web
+from kurrent.web.forms import RecordForm, RecordQueryForm, SwitchEnvForm, new_idempotency_key
+from kurrent.web.http import HtmxHttpRequest, login_required, query_string, safe_next
+
+ACTIVITY_LIMIT = 20
+DASHBOARD = "kurrent/dashboard.html"
+
+
+def blank_record_form() -> RecordForm:
+    """The New record form as a page shows it: empty, with a key of its own."""
+    return RecordForm(initial={"idempotency_key": new_idempotency_key()})
+
+
+def _records_ctx(request: HtmxHttpRequest, env: str) -> dict[str, Any]:
+    """The record list: a search when there is a query, else the newest first."""
+    values = RecordQueryForm(request.GET).values()
+    tags = [values["tag"]] if values["tag"] else []
+    owner = values["owner"] or None
+    if values["q"]:
+        page = streams.search_records(
+            request.user,
+            values["q"],
+            tags=tags,
+            owner=owner,
+            page=values["page"],
+            page_size=values["size"],
+            env=env,
+        )
+    else:
+        page = streams.list_records(
+            request.user,
+            owner=owner,
+            tags=tags,
+            page=values["page"],
+            page_size=values["size"],
+            env=env,
+        )
+    return {
+        "values": values,
+        "results": page,
+        "filtered": bool(values["q"] or values["tag"] or values["owner"]),
+        "prev_qs": query_string(values, page=page.page - 1),
+        "next_qs": query_string(values, page=page.page + 1),
+        "first_qs": query_string(values, page=1),
+        "last_qs": query_string(values, page=page.num_pages),
+    }
+
+
+def _activity_ctx(request: HtmxHttpRequest, env: str) -> dict[str, Any]:
+    items = web.activity_for(request.user, env, limit=ACTIVITY_LIMIT)
+    return {"activity": items, "activity_cursor": items[0].position if items else 0}
+
+
+@login_required
+@require_GET
+def dashboard(request: HtmxHttpRequest) -> HttpResponse:
+    """The dashboard; for htmx (the search box, filters and pager) the results only."""
+    env = web.current_env(request)
+    ctx = _records_ctx(request, env)
+    if request.htmx:
+        return render(request, f"{DASHBOARD}#record-results", ctx)
+
+    blocked = web.write_block_reason(env, request.user)
+    ctx.update(_activity_ctx(request, env))
+    ctx.update(
+        {
+            "page": "dashboard",
+            "env": env,
+            "page_sizes": RecordQueryForm.base_fields["size"].choices,
+            "cards": web.status_cards(env),
+            "write_blocked": blocked,
+            "create_form": blank_record_form(),
+        }
+    )
+    return render(request, DASHBOARD, ctx)
+
+
+@login_required
+@require_GET
+def status(request: HtmxHttpRequest) -> HttpResponse:
+    """The status panel: polled by the dashboard, or a page of its own without JS."""
+    ctx = {"page": "status", "cards": web.status_cards(web.current_env(request))}
+    if request.htmx:
+        return render(request, "kurrent/status.html#status-panel", ctx)
+    return render(request, "kurrent/status.html", ctx)
+
+
+@login_required
+@require_POST
+def switch_env(request: HtmxHttpRequest) -> HttpResponse:
+    if not roles.is_admin(request.user):
+        raise PermissionDenied("Only admins may switch the environment.")
+    form = SwitchEnvForm(request.POST)
+    if not form.is_valid() or form.cleaned_data["env"] not in config.environments():
+        return HttpResponse("Unknown environment.", status=400)
+    env = form.cleaned_data["env"]
+    web.switch_env(request, env)
+    messages.info(request, f"Now showing the {env} environment.")
+    return redirect(safe_next(request, form.cleaned_data["next"], reverse("kurrent-dashboard")))
+
+
+# --- activity feed ---------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def activity(request: HtmxHttpRequest) -> HttpResponse:
+    env = web.current_env(request)
+    ctx = {"page": "activity", "env": env, **_activity_ctx(request, env)}
+    if request.htmx:
+        return render(request, "kurrent/activity.html#activity-feed", ctx)
+    return render(request, "kurrent/activity.html", ctx)
+
+
+@login_required
+@require_GET
+def activity_new(request: HtmxHttpRequest) -> HttpResponse:
+    """How many events arrived after the reader's newest one.
+
+    The feed polls this instead of reloading itself, so the list never moves
+    under the reader: they get an "N new events" button and choose when.
+    """
+    env = web.current_env(request)
+    try:
+        after = int(request.GET.get("after", "0"))
+    except ValueError:
+        return HttpResponse("after must be a whole number", status=400)
+    count = web.activity_count_after(request.user, env, after)
+    if count == 0 and request.htmx:
+        return HttpResponse(status=204)  # nothing new: htmx leaves the page alone
+    ctx = {"count": count, "capped": count >= web.NEW_EVENTS_CAP}
+    return render(request, "partials/activity_new.html", ctx)

@@ -1,0 +1,62 @@
+"""The raw event browser (admins): any KurrentDB stream or $all, a page at a time,
+system streams hidden unless asked for. Reads go through kurrent.rawevents."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.http import HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from kurrent import rawevents
+from kurrent.web import context as web
+from kurrent.web.access import admin_only
+from kurrent.web.forms import EventBrowserForm
+from kurrent.web.http import HtmxHttpRequest, login_required
+from kurrent.web.outcomes import UNAVAILABLE, unreadable_message
+
+
+@login_required
+@require_GET
+def events(request: HtmxHttpRequest) -> HttpResponse:
+    admin_only(request)
+    env = web.current_env(request)
+    form = EventBrowserForm(request.GET)
+    if not form.is_valid():
+        # Hand-edited URLs: show the form errors over an empty page.
+        ctx = {"page": "events", "env": env, "form": form, "browse": None, "error": ""}
+        return render(request, "kurrent/events.html", ctx, status=400)
+    opts = form.cleaned_data
+    browse, error = None, ""
+    try:
+        browse = rawevents.browse(
+            env,
+            stream=opts["stream"].strip(),
+            event_type=opts["type"].strip(),
+            show_system=opts["system"],
+            size=opts["size"],
+            go=opts["go"] or "first",
+            pos=opts["pos"],
+        )
+    except UNAVAILABLE as exc:
+        error = unreadable_message(env, exc)
+    except rawevents.BrowseError as exc:
+        error = str(exc)
+    base = {
+        "stream": opts["stream"].strip(),
+        "type": opts["type"].strip(),
+        "size": opts["size"],
+        "system": "on" if opts["system"] else "",
+    }
+    ctx = {
+        "page": "events",
+        "env": env,
+        "form": form,
+        "browse": browse,
+        "error": error,
+        "links": rawevents.paging_links(base, browse) if browse else {},
+        "time_zone": settings.TIME_ZONE,
+    }
+    if request.htmx:
+        return render(request, "kurrent/events.html#event-page", ctx)
+    return render(request, "kurrent/events.html", ctx)
