@@ -8,7 +8,7 @@ import signal
 import sys
 import threading
 
-from .server import DEFAULT_MAX_EVENT_BYTES, EmbeddedNode, NodeError
+from .server import DEFAULT_MAX_EVENT_BYTES, DEFAULT_MAX_SUBSCRIPTIONS, EmbeddedNode, NodeError
 
 READY = "KurrentDB-compatible node listening on {host}:{port} ({mode})"
 
@@ -100,6 +100,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="address announced by gossip (default: --host, or localhost for a wildcard)",
     )
     parser.add_argument(
+        "--max-subscriptions",
+        type=_positive,
+        default=DEFAULT_MAX_SUBSCRIPTIONS,
+        help="catch-up subscriptions open at once; past it a new one gets RESOURCE_EXHAUSTED"
+        f" (default {DEFAULT_MAX_SUBSCRIPTIONS:,})",
+    )
+    parser.add_argument(
         "--no-fsync",
         action="store_true",
         help="do not fsync each commit (faster, loses the last writes on power loss)",
@@ -141,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         data_dir=args.data_dir,
         max_event_bytes=args.max_event_bytes,
         advertise_host=args.advertise_host,
+        max_subscriptions=args.max_subscriptions,
         durable=not args.no_fsync,
     )
     stop = threading.Event()

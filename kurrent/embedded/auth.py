@@ -8,9 +8,15 @@ import hmac
 
 import grpc
 from google.protobuf import any_pb2
+from grpc import aio
 from kurrentdbclient.protos.v1 import shared_pb2, status_pb2, streams_pb2
 
-GOSSIP_PREFIX = "/event_store.client.gossip.Gossip/"
+from . import errors
+
+ANONYMOUS_PREFIXES = (
+    "/event_store.client.gossip.Gossip/",
+    "/event_store.client.server_features.ServerFeatures/",
+)
 BATCH_APPEND = "/event_store.client.streams.Streams/BatchAppend"
 
 
@@ -27,14 +33,16 @@ def parse_basic(header: str) -> tuple[str, str] | None:
     return (user, password) if colon else None
 
 
-class BasicAuthInterceptor(grpc.ServerInterceptor):
-    """Wrong credentials: UNAUTHENTICATED on every RPC. None: only Gossip may be read."""
+class BasicAuthInterceptor(aio.ServerInterceptor):
+    """Wrong credentials, or a bearer token (the node knows none): UNAUTHENTICATED on every
+    RPC, before any handler runs. No credentials: only Gossip and ServerFeatures answer;
+    everything else is access denied, as KurrentDB 24.10+ denies anonymous stream access."""
 
     def __init__(self, users: dict[str, str]) -> None:
         self._users = {name: password.encode() for name, password in users.items()}
 
     def authenticate(self, metadata) -> str | bool | None:
-        """The user name, None for anonymous, False for wrong credentials."""
+        """The user name, None for anonymous, False for credentials the node does not accept."""
         header = None
         for key, value in metadata or ():
             if key == "authorization":
@@ -42,6 +50,9 @@ class BasicAuthInterceptor(grpc.ServerInterceptor):
                 break
         if header is None:
             return None
+        scheme = header.partition(" ")[0].lower()
+        if scheme == "bearer":
+            return False  # no token issuer is configured: an unknown token is a wrong one
         parsed = parse_basic(header)
         if parsed is None:
             return None
@@ -51,27 +62,27 @@ class BasicAuthInterceptor(grpc.ServerInterceptor):
         ok = hmac.compare_digest(password.encode(), known if known is not None else b"\0")
         return user if ok and known is not None else False
 
-    def intercept_service(self, continuation, handler_call_details):
-        handler = continuation(handler_call_details)
+    async def intercept_service(self, continuation, handler_call_details):
+        handler = await continuation(handler_call_details)
         if handler is None:
             return None
         user = self.authenticate(handler_call_details.invocation_metadata)
         if user is False:
-            return _aborting(handler, grpc.StatusCode.UNAUTHENTICATED, "Unauthenticated")
+            return _aborting(handler, errors.unauthenticated)
         method = handler_call_details.method
-        if user is None and not method.startswith(GOSSIP_PREFIX):
+        if user is None and not method.startswith(ANONYMOUS_PREFIXES):
             if method == BATCH_APPEND:
                 return _batch_access_denied(handler)
-            return _aborting(handler, grpc.StatusCode.PERMISSION_DENIED, "Access Denied")
+            return _aborting(handler, errors.access_denied)
         return handler
 
 
-def _aborting(handler: grpc.RpcMethodHandler, code: grpc.StatusCode, details: str):
-    def unary(request, context):
-        context.abort(code, details)
+def _aborting(handler: grpc.RpcMethodHandler, refuse):
+    async def unary(request, context):
+        await refuse(context)
 
-    def streaming(request, context):
-        context.abort(code, details)
+    async def streaming(request, context):
+        await refuse(context)
         yield  # pragma: no cover - makes this a generator
 
     kwargs = {
@@ -90,8 +101,8 @@ def _aborting(handler: grpc.RpcMethodHandler, code: grpc.StatusCode, details: st
 def _batch_access_denied(handler: grpc.RpcMethodHandler):
     """BatchAppend reports access denied inside its response, as KurrentDB does."""
 
-    def batch_append(request_iterator, context):
-        for request in request_iterator:
+    async def batch_append(request_iterator, context):
+        async for request in request_iterator:
             if request.is_final:
                 packed = any_pb2.Any()
                 packed.Pack(shared_pb2.AccessDenied())

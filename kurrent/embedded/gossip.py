@@ -14,7 +14,7 @@ class GossipServicer(gossip_pb2_grpc.GossipServicer):
         self.address = address
         self.port = port
 
-    def Read(self, request, context) -> gossip_pb2.ClusterInfo:
+    async def Read(self, request, context) -> gossip_pb2.ClusterInfo:
         member = gossip_pb2.MemberInfo(
             instance_id=shared_pb2.UUID(string=self.instance_id),
             time_stamp=time.time_ns() // 100,

@@ -30,6 +30,22 @@ class Record(NamedTuple):
     created: int  # 100 ns ticks since the Unix epoch, as KurrentDB sends it
 
 
+# Bytes a record takes in the log besides its stream name, type, data and metadata (KurrentDB's
+# prepare and commit records carry ids, flags, timestamps and lengths): positions are offsets.
+RECORD_OVERHEAD = 96
+
+
+def record_size(record: Record) -> int:
+    """The record's length in the log: the next record's position is this one's plus it."""
+    return (
+        RECORD_OVERHEAD
+        + len(record[1].encode())
+        + len(record[4].encode())
+        + len(record[6])
+        + len(record[7])
+    )
+
+
 class ProposedEvent(NamedTuple):
     event_id: str
     type: str

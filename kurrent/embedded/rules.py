@@ -19,6 +19,7 @@ from .records import (
     MAX_REVISION,
     METADATA_TYPE,
     NO_STREAM,
+    RECORD_OVERHEAD,
     TOMBSTONE_TYPE,
     AppendResult,
     ProposedEvent,
@@ -27,6 +28,7 @@ from .records import (
     WrongExpectedVersion,
     is_metastream,
     metastream_of,
+    record_size,
 )
 
 if TYPE_CHECKING:
@@ -39,22 +41,38 @@ def now_ticks() -> int:
     return time.time_ns() // 100
 
 
+# System metadata keys that KurrentDB reads as 64-bit integers, with the least each may be.
+# `StreamMetadata.FromJson` throws on any other value (a float, a string, NaN, 1e400, a number
+# past Int64, zero or less), and the index reader then treats the WHOLE metadata as empty.
+INTEGER_KEYS = {"$maxCount": 1, "$maxAge": 1, "$tb": 0, "$cacheControl": 1}
+INT64_MAX = 2**63 - 1
+
+
 def parse_metadata(data: bytes, is_json: bool) -> dict[str, Any]:
-    """Stream metadata is the JSON object of the last metastream event; anything else is {}."""
+    """Stream metadata is the JSON object of the last metastream event, as KurrentDB reads it:
+    not JSON, unparsable, not an object, or with a system key of the wrong type or range
+    counts as no metadata at all ({}), so it can never fail an append or a read."""
     if not is_json:
         return {}
     try:
         value = json.loads(data)
-    except ValueError:
+    except (ValueError, RecursionError):
         return {}
-    return value if isinstance(value, dict) else {}
+    if not isinstance(value, dict):
+        return {}
+    for key, least in INTEGER_KEYS.items():
+        if key not in value:
+            continue
+        number = value[key]
+        if type(number) is not int or not least <= number <= INT64_MAX:
+            return {}
+    return value
 
 
 def int_value(meta: dict[str, Any], key: str) -> int | None:
+    """A system key of metadata from `parse_metadata` (an int in range), or None."""
     value = meta.get(key)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return int(value)
+    return value if type(value) is int else None
 
 
 class Head:
@@ -80,7 +98,8 @@ class Txn:
         self.heads: dict[str, Head] = {}
         self.records: list[Record] = []
         self.ids: dict[tuple[str, str], tuple[int, int]] = {}
-        self.next_position = parent.next_position if parent else store._last_position + 1
+        self.next_position = parent.next_position if parent else store.next_position
+        self.last_position = parent.last_position if parent else store.last_position
         self.now = parent.now if parent else now_ticks()
 
     def child(self) -> Txn:
@@ -91,6 +110,7 @@ class Txn:
         self.records.extend(child.records)
         self.ids.update(child.ids)
         self.next_position = child.next_position
+        self.last_position = child.last_position
 
     def find_id(self, stream: str, event_id: str) -> tuple[int, int] | None:
         """(revision, position) of a recent event with this id in this stream."""
@@ -119,8 +139,8 @@ class Txn:
         """("N"|"M"|"E"|"S"|"T", last revision)."""
         head = self.head(stream)
         if is_metastream(stream):
-            if self.head(stream[2:]).tombstoned:
-                return "T", head.last
+            # Even a tombstoned stream's metadata may be written (KurrentDB accepts it); only
+            # reading it says the stream is deleted.
             return ("E" if head.last >= 0 else "N"), head.last
         if head.tombstoned:
             return "T", head.last
@@ -145,7 +165,8 @@ class Txn:
             event.metadata,
             self.now,
         )
-        self.next_position += 1
+        self.next_position += record_size(record)
+        self.last_position = record.position
         self.records.append(record)
         self.ids[(stream, event.event_id)] = (revision, record.position)
         head = self.head(stream)
@@ -164,14 +185,16 @@ class Txn:
                 record = self.write(stream, first + offset, event)
             return record
         position, now, ids = self.next_position, self.now, self.ids
-        records = [
-            Record(position + n, stream, first + n, e[0], e[1], e[2], e[3], e[4], now)
-            for n, e in enumerate(events)
-        ]
-        for record in records:
-            ids[(stream, record.event_id)] = (record.revision, record.position)
+        records = []
+        overhead = RECORD_OVERHEAD + len(stream.encode())
+        for n, e in enumerate(events):
+            record = Record(position, stream, first + n, e[0], e[1], e[2], e[3], e[4], now)
+            records.append(record)
+            ids[(stream, record.event_id)] = (record.revision, position)
+            position += overhead + len(e[1].encode()) + len(e[3]) + len(e[4])
         self.records.extend(records)
-        self.next_position = position + len(records)
+        self.next_position = position
+        self.last_position = records[-1].position
         self.head(stream).last = records[-1].revision
         return records[-1]
 
@@ -216,7 +239,7 @@ class Txn:
                     return retried
                 raise WrongExpectedVersion(stream, expected, last)
         if not events:
-            return AppendResult(last, self.next_position - 1)
+            return AppendResult(last, self.last_position)
         base_deleted = is_metastream(stream) and self.state(stream[2:])[0] == "S"
         record = self._write_many(stream, last + 1, events)
         if undelete:

@@ -1,20 +1,30 @@
-"""EmbeddedNode: the storage plus the gRPC services, in a background thread pool."""
+"""EmbeddedNode: the storage plus the gRPC services, on an asyncio event loop in one thread.
+
+The gRPC server is `grpc.aio`: every call is a coroutine on the loop, so an open subscription
+holds no thread (a thread-per-call server froze once its pool was taken by idle
+subscriptions). Blocking work (SQLite) runs on a small pool of worker threads (`io_threads`).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import shutil
 import socket
 import tempfile
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import grpc
+from grpc import aio
 from kurrentdbclient.protos.v1 import gossip_pb2_grpc
 from kurrentdbclient.protos.v2.streams import streams_pb2_grpc as v2_streams_pb2_grpc
 
+from . import features
 from .auth import BasicAuthInterceptor
 from .gossip import GossipServicer
+from .hub import Hub
 from .storage import Store
 from .streams import StreamsServicer
 from .streams import add_to_server as add_streams_to_server
@@ -26,6 +36,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_USERS = {"admin": "changeit", "ops": "changeit"}
 DEFAULT_MAX_EVENT_BYTES = 16 * 1024 * 1024
+DEFAULT_MAX_SUBSCRIPTIONS = 10_000
 WILDCARDS = {"", "0.0.0.0", "::", "[::]"}  # noqa: S104 - recognised, not bound by default
 
 
@@ -49,11 +60,14 @@ class EmbeddedNode:
         max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
         *,
         advertise_host: str | None = None,
-        max_workers: int = 400,
+        io_threads: int = 8,
+        max_subscriptions: int = DEFAULT_MAX_SUBSCRIPTIONS,
         durable: bool = True,
     ) -> None:
         if max_event_bytes < 1:
             raise NodeError("max_event_bytes must be at least 1")
+        if max_subscriptions < 0 or io_threads < 1:
+            raise NodeError("max_subscriptions must be at least 0 and io_threads at least 1")
         if (cert_file is None) != (key_file is None):
             raise NodeError("give both a certificate and a key file, or neither")
         self.db = str(db)
@@ -68,12 +82,17 @@ class EmbeddedNode:
         self.data_dir = data_dir
         self.max_event_bytes = max_event_bytes
         self.advertise_host = advertise_host
-        self.max_workers = max_workers
+        self.io_threads = io_threads
+        self.max_subscriptions = max_subscriptions
         self.durable = durable
         self.cert_path: str | None = None
         self.root_certificates: bytes | None = None
         self.store: Store | None = None
-        self._server: grpc.Server | None = None
+        self.hub: Hub | None = None
+        self._server: aio.Server | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._pool: ThreadPoolExecutor | None = None
         self._tempdir: str | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -89,16 +108,52 @@ class EmbeddedNode:
         except Exception as error:
             self._cleanup()
             raise NodeError(f"cannot open the database {self.db}: {error}") from error
+        self._pool = ThreadPoolExecutor(self.io_threads, thread_name_prefix="kurrent-node-io")
+        loop = self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._run_loop, name="kurrent-node-loop", daemon=True
+        )
+        self._thread.start()
         try:
-            self._serve(credentials)
-        except Exception:
+            asyncio.run_coroutine_threadsafe(self._serve(credentials), loop).result()
+        except BaseException:
+            self._stop_loop()
             self.store.close()
             self.store = None
             self._cleanup()
             raise
+        log.info("KurrentDB-compatible node listening on %s:%s", self.host, self.port)
         return self
 
-    def _serve(self, credentials: grpc.ServerCredentials | None) -> None:
+    def _run_loop(self) -> None:
+        loop = self._loop
+        assert loop is not None
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_forever()
+        finally:
+            pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
+            for task in pending:
+                task.cancel()
+            if pending:
+                loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            loop.close()
+
+    def _stop_loop(self) -> None:
+        loop, thread = self._loop, self._thread
+        self._loop = self._thread = None
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(loop.stop)
+        if thread is not None:
+            thread.join(10)
+        if self.hub is not None:
+            self.hub.close()
+            self.hub = None
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+    async def _serve(self, credentials: grpc.ServerCredentials | None) -> None:
         receive_limit = max(64 * 1024 * 1024, 4 * self.max_event_bytes + 1024 * 1024)
         options = [
             ("grpc.so_reuseport", 0),
@@ -109,16 +164,16 @@ class EmbeddedNode:
             ("grpc.http2.min_ping_interval_without_data_ms", 1000),
         ]
         interceptors = [] if self.insecure else [BasicAuthInterceptor(self.users)]
-        server = grpc.server(
-            ThreadPoolExecutor(max_workers=self.max_workers, thread_name_prefix="kurrent-node"),
-            interceptors=interceptors,
-            options=options,
+        server = aio.server(interceptors=interceptors, options=options)
+        assert self.store is not None and self._pool is not None
+        self.hub = Hub(self.store, asyncio.get_running_loop(), self.max_subscriptions)
+        streams = StreamsServicer(
+            self.store, self.hub, self._pool, max_event_bytes=self.max_event_bytes
         )
-        assert self.store is not None
-        streams = StreamsServicer(self.store, max_event_bytes=self.max_event_bytes)
         add_streams_to_server(streams, server)
-        v2 = V2StreamsServicer(self.store, max_event_bytes=self.max_event_bytes)
+        v2 = V2StreamsServicer(self.store, self._pool, max_event_bytes=self.max_event_bytes)
         v2_streams_pb2_grpc.add_StreamsServiceServicer_to_server(v2, server)
+        server.add_generic_rpc_handlers((features.handlers(features.ServerFeaturesServicer()),))
         server.add_generic_rpc_handlers(refusing_handlers())
         bind_host = "[::]" if self.host in WILDCARDS else self.host
         if ":" in bind_host and not bind_host.startswith("["):
@@ -139,9 +194,8 @@ class EmbeddedNode:
             self._also_bind_ipv6_loopback(server, port, credentials)
         gossip = GossipServicer(self.public_host, port)
         gossip_pb2_grpc.add_GossipServicer_to_server(gossip, server)
-        server.start()
+        await server.start()
         self._server = server
-        log.info("KurrentDB-compatible node listening on %s:%s", self.host, port)
 
     @staticmethod
     def _also_bind_ipv6_loopback(server, port: int, credentials) -> None:
@@ -179,8 +233,10 @@ class EmbeddedNode:
     def stop(self, grace: float = 1.0) -> None:
         """Stop serving (open calls are cancelled after `grace` seconds), then close the db."""
         server, self._server = self._server, None
-        if server is not None:
-            server.stop(grace).wait()
+        loop = self._loop
+        if server is not None and loop is not None:
+            asyncio.run_coroutine_threadsafe(server.stop(grace), loop).result(grace + 10)
+        self._stop_loop()
         if self.store is not None:
             self.store.close()
             self.store = None

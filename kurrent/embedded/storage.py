@@ -4,7 +4,12 @@ Writes go through group commit: every caller queues its operation, and whichever
 the commit lock runs all queued operations in one SQLite transaction (one fsync), each inside a
 savepoint so one refused operation does not undo the others. Readers use a small pool of
 read-only connections (WAL gives them consistent snapshots). The newest records are also kept
-in a bounded in-memory ring from which live subscriptions are served.
+in a bounded in-memory ring, and each commit is announced to listeners (the live fan-out).
+
+Positions are log offsets, as in KurrentDB: each record's position is the previous one's plus
+the previous record's size (`records.record_size`), so they grow with what was written and
+"position + 1" is never the next record. Readers page by keyset (`position > ?`), never by
+position arithmetic.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import shutil
 import sqlite3
 import tempfile
 import threading
+from bisect import bisect_right
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -27,8 +33,10 @@ from .records import (
     StoreClosed,
     StoreError,
     is_metastream,
+    record_size,
 )
 from .rules import Head, Txn, parse_metadata
+from .seed import system_records
 from .views import StreamView, read_head
 from .views import stream_view as stream_view_of
 
@@ -65,6 +73,7 @@ RECENT_IDS = 50_000
 CHECKPOINT_SECONDS = 1.0
 RING_MAX_RECORDS = 20_000
 RING_MAX_BYTES = 16 * 1024 * 1024
+FIRST_POSITION = 128  # a KurrentDB chunk begins with a 128-byte header; no record is at 0
 
 
 class StorageFailure(StoreError):
@@ -137,10 +146,17 @@ class Store:
         self._pool: list[sqlite3.Connection] = []
         self._pool_lock = threading.Lock()
         self.changed = threading.Condition()
-        row = self._writer.execute("SELECT max(position) FROM records").fetchone()
-        self._last_position: int = row[0] or 0
+        self._listeners: list[Callable[[list[Record]], None]] = []
+        row = self._writer.execute(SELECT + "ORDER BY position DESC LIMIT 1").fetchone()
+        if row is None:
+            self._last_position = 0
+            self._next_position = FIRST_POSITION
+            self._seed()
+        else:
+            last = Record(*row)
+            self._last_position: int = last.position
+            self._next_position = last.position + record_size(last)
         self._ring: list[Record] = []
-        self._ring_first = self._last_position + 1  # position of _ring[0]
         self._ring_bytes = 0
         self._recent_ids = _RecentIds(RECENT_IDS)
         self._recent_ids.update(
@@ -157,6 +173,15 @@ class Store:
             target=self._checkpoint_loop, name="kurrent-node-checkpoint", daemon=True
         )
         self._checkpointer.start()
+
+    def _seed(self) -> None:
+        """A fresh log begins with the system records a new KurrentDB writes (protocol §3.9)."""
+        records = system_records(self._next_position)
+        self._writer.execute("BEGIN IMMEDIATE")
+        self._writer.executemany(INSERT, records)
+        self._writer.execute("COMMIT")
+        self._last_position = records[-1].position
+        self._next_position = records[-1].position + record_size(records[-1])
 
     def _checkpoint_loop(self) -> None:
         conn = self._connect(cache_kib=256)
@@ -188,8 +213,31 @@ class Store:
         return self._last_position
 
     @property
+    def next_position(self) -> int:
+        """Position the next record will get (writer only: under the commit lock)."""
+        return self._next_position
+
+    @property
     def closed(self) -> bool:
         return self._closed
+
+    def add_listener(self, listener: Callable[[list[Record]], None]) -> None:
+        """Call `listener(records)` after each commit, in log order, on the writer's thread."""
+        self._listeners.append(listener)
+
+    def remove_listener(self, listener: Callable[[list[Record]], None]) -> None:
+        with contextlib.suppress(ValueError):
+            self._listeners.remove(listener)
+
+    def is_record_position(self, position: int) -> bool:
+        """True when a record starts at `position`."""
+        with self.changed:
+            ring = self._ring
+            if ring and ring[0].position <= position:
+                index = bisect_right(ring, position, key=_position) - 1
+                return index >= 0 and ring[index].position == position
+        rows = self._query("SELECT 1 FROM records WHERE position = ?", (position,))
+        return bool(rows)
 
     def close(self) -> None:
         with self.changed:
@@ -312,23 +360,28 @@ class Store:
         self._recent_ids.update(txn.ids.items())
         if not txn.records:
             return
+        records = txn.records
         with self.changed:
-            self._ring.extend(txn.records)
-            self._ring_bytes += sum(len(r.data) + len(r.metadata) + 200 for r in txn.records)
-            self._last_position = txn.records[-1].position
+            self._ring.extend(records)
+            self._ring_bytes += sum(len(r.data) + len(r.metadata) + 200 for r in records)
+            self._last_position = records[-1].position
+            self._next_position = txn.next_position
             if len(self._ring) > RING_MAX_RECORDS or self._ring_bytes > RING_MAX_BYTES:
                 self._trim_ring()
             self.changed.notify_all()
+        for listener in self._listeners:
+            try:
+                listener(records)
+            except Exception:
+                log.exception("a commit listener failed")
 
     def _trim_ring(self) -> None:
         keep = len(self._ring) // 2
         dropped = self._ring[:-keep] if keep else self._ring
         self._ring = self._ring[-keep:] if keep else []
         self._ring_bytes -= sum(len(r.data) + len(r.metadata) + 200 for r in dropped)
-        self._ring_first = self._last_position + 1 - len(self._ring)
         if self._ring_bytes > RING_MAX_BYTES:
             self._ring, self._ring_bytes = [], 0
-            self._ring_first = self._last_position + 1
 
     def _load_head(self, stream: str) -> Head:
         """Committed state of a stream (writer only: runs under the commit lock)."""
@@ -425,26 +478,28 @@ class Store:
         """Records of the log: forwards from `position` inclusive, backwards before it."""
         end = self._last_position if upto is None else upto
         if backwards:
-            cursor = end if position is None else min(position - 1, end)
-            while cursor >= 1:
+            below = end + 1 if position is None else min(position, end + 1)
+            while True:
                 rows = self._query(
-                    SELECT + "WHERE position <= ? AND position > ? ORDER BY position DESC",
-                    (cursor, cursor - BATCH),
+                    SELECT + "WHERE position < ? ORDER BY position DESC LIMIT ?", (below, BATCH)
                 )
                 for row in rows:
                     yield Record(*row)
-                cursor -= BATCH
+                if len(rows) < BATCH:
+                    return
+                below = rows[-1][0]
         else:
-            cursor = max(position or 1, 1)
-            while cursor <= end:
-                stop = min(cursor + BATCH - 1, end)
+            after = (position or 1) - 1
+            while after < end:
                 rows = self._query(
-                    SELECT + "WHERE position >= ? AND position <= ? ORDER BY position",
-                    (cursor, stop),
+                    SELECT + "WHERE position > ? AND position <= ? ORDER BY position LIMIT ?",
+                    (after, end, BATCH),
                 )
                 for row in rows:
                     yield Record(*row)
-                cursor = stop + 1
+                if len(rows) < BATCH:
+                    return
+                after = rows[-1][0]
 
     def _query(self, sql: str, params: tuple) -> list[tuple]:
         with self.reader() as conn:
@@ -468,31 +523,22 @@ class Store:
 
     # -- live fan-out ------------------------------------------------------------------------
 
-    def wait_beyond(self, position: int, timeout: float) -> bool:
-        """Block until a record after `position` is committed; False on timeout or close."""
-        with self.changed:
-            if self._last_position > position:
-                return True
-            if self._closed:
-                return False
-            self.changed.wait(timeout)
-            return self._last_position > position and not self._closed
-
-    def wake_all(self) -> None:
-        with self.changed:
-            self.changed.notify_all()
-
     def records_after(self, position: int, limit: int = BATCH) -> list[Record]:
         """Committed records after `position`, from the ring when it still holds them."""
         with self.changed:
-            index = position + 1 - self._ring_first
-            if index >= 0:
-                return self._ring[index : index + limit]
+            ring = self._ring
+            if ring and ring[0].position <= position + 1:
+                index = bisect_right(ring, position, key=_position)
+                return ring[index : index + limit]
             end = self._last_position
         return [
             Record(*row)
             for row in self._query(
-                SELECT + "WHERE position > ? AND position <= ? ORDER BY position",
-                (position, min(position + limit, end)),
+                SELECT + "WHERE position > ? AND position <= ? ORDER BY position LIMIT ?",
+                (position, end, limit),
             )
         ]
+
+
+def _position(record: Record) -> int:
+    return record.position

@@ -1,16 +1,28 @@
-"""The v1 Streams service: Append, BatchAppend, Read (+ subscriptions), Delete, Tombstone."""
+"""The v1 Streams service: Append, BatchAppend, Read (+ subscriptions), Delete, Tombstone.
+
+Handlers are coroutines on the node's event loop. What blocks (SQLite) runs on the worker
+threads of `io`: appends (whose group commit needs several callers in flight at once) and reads
+in chunks. Short stream reads, the most common call (a stream's version, its metadata), run
+inline: a few indexed queries cost less than the hop to a thread and back.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import Executor
+from functools import partial
+from itertools import islice
+from typing import Any
 
 import grpc
 from google.protobuf import any_pb2, empty_pb2
-from kurrentdbclient.protos.v1 import shared_pb2, status_pb2, streams_pb2, streams_pb2_grpc
+from kurrentdbclient.protos.v1 import shared_pb2, status_pb2, streams_pb2
 
-from . import subscriptions
+from . import errors, subscriptions
+from .hub import Hub
 from .records import (
     LINK_TYPE,
     MAX_REVISION,
@@ -24,7 +36,8 @@ from .records import (
 from .storage import StorageFailure, Store
 from .wire import (
     BadRequest,
-    abort_deleted,
+    EventTooLarge,
+    MissingMetadata,
     encode_event_response,
     expected_revision,
     not_found_response,
@@ -37,6 +50,7 @@ from .wire import (
 log = logging.getLogger(__name__)
 ReadReq = streams_pb2.ReadReq
 LIVE_CACHE_SIZE = 4096
+INLINE_READ = 64  # stream reads of at most this many events run on the loop
 SERVICE = "event_store.client.streams.Streams"
 
 
@@ -68,25 +82,39 @@ def add_to_server(servicer: StreamsServicer, server: grpc.Server) -> None:
     server.add_registered_method_handlers(SERVICE, handlers)
 
 
-def abort_unavailable(context: grpc.ServicerContext, error: Exception) -> None:
+async def refuse_bad_request(context, error: BadRequest) -> None:
+    if isinstance(error, MissingMetadata):
+        await errors.missing_metadata(context, error.name)
+    if isinstance(error, EventTooLarge):
+        await errors.event_too_large(context, error.event_id, error.size, error.limit)
+    await errors.bad_request(context, str(error))
+
+
+async def refuse_unavailable(context, error: Exception) -> None:
     log.warning("refusing a call: %s", error)
-    context.abort(grpc.StatusCode.UNAVAILABLE, "Server Is Not Ready")
+    await errors.not_ready(context)
 
 
-class StreamsServicer(streams_pb2_grpc.StreamsServicer):
-    def __init__(self, store: Store, *, max_event_bytes: int) -> None:
+class StreamsServicer:
+    def __init__(self, store: Store, hub: Hub, pool: Executor, *, max_event_bytes: int) -> None:
         self.store = store
+        self.hub = hub
+        self.pool = pool
         self.max_event_bytes = max_event_bytes
         self._live_cache: dict[int, bytes] = {}
         self._live_lock = threading.Lock()
 
+    def io(self, fn: Callable[..., Any], *args: Any) -> asyncio.Future:
+        """Run a blocking store call on a worker thread."""
+        return asyncio.get_running_loop().run_in_executor(self.pool, partial(fn, *args))
+
     # -- Append (one request stream, one response) --------------------------------------------
 
-    def Append(self, request_iterator: Iterable[streams_pb2.AppendReq], context):
+    async def Append(self, request_iterator, context):
         options = None
         events: list[ProposedEvent] = []
         try:
-            for request in request_iterator:
+            async for request in request_iterator:
                 if request.WhichOneof("content") == "options":
                     options = request.options
                 else:
@@ -95,10 +123,10 @@ class StreamsServicer(streams_pb2_grpc.StreamsServicer):
                 raise BadRequest("The append request has no options")
             stream = stream_name(options.stream_identifier)
         except BadRequest as error:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+            await refuse_bad_request(context, error)
         expected = expected_revision(options)
         try:
-            result = self.store.append(stream, expected, events)
+            result = await self.io(self.store.append, stream, expected, events)
         except WrongExpectedVersion as error:
             wrong = streams_pb2.AppendResp.WrongExpectedVersion()
             if error.current < 0:
@@ -108,9 +136,9 @@ class StreamsServicer(streams_pb2_grpc.StreamsServicer):
             _set_expected(wrong, expected)
             return streams_pb2.AppendResp(wrong_expected_version=wrong)
         except StreamDeleted:
-            abort_deleted(context, stream)
+            await errors.stream_deleted(context, stream)
         except (StoreClosed, StorageFailure) as error:
-            abort_unavailable(context, error)
+            await refuse_unavailable(context, error)
         success = streams_pb2.AppendResp.Success()
         if result.revision < 0:
             success.no_stream.SetInParent()
@@ -122,9 +150,9 @@ class StreamsServicer(streams_pb2_grpc.StreamsServicer):
 
     # -- BatchAppend (bidi: one response per final request of a correlation id) ----------------
 
-    def BatchAppend(self, request_iterator: Iterable[streams_pb2.BatchAppendReq], context):
-        pending: dict[str, tuple[streams_pb2.BatchAppendReq.Options | None, list]] = {}
-        for request in request_iterator:
+    async def BatchAppend(self, request_iterator, context):
+        pending: dict[bytes, tuple[streams_pb2.BatchAppendReq.Options | None, list]] = {}
+        async for request in request_iterator:
             key = request.correlation_id.SerializeToString()
             options, events = pending.setdefault(key, (None, []))
             if request.HasField("options"):
@@ -136,25 +164,25 @@ class StreamsServicer(streams_pb2_grpc.StreamsServicer):
                     for message in request.proposed_messages
                 )
             except BadRequest as error:
-                context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+                await refuse_bad_request(context, error)
             if request.is_final:
                 del pending[key]
-                yield self._batch_append(request.correlation_id, options, events, context)
+                yield await self._batch_append(request.correlation_id, options, events, context)
 
-    def _batch_append(self, correlation_id, options, events, context):
+    async def _batch_append(self, correlation_id, options, events, context):
         if options is None:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "The batch has no options")
+            await errors.bad_request(context, "The batch has no options")
         try:
             stream = stream_name(options.stream_identifier)
         except BadRequest as error:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+            await refuse_bad_request(context, error)
         expected = expected_revision(options)
         response = streams_pb2.BatchAppendResp(
             correlation_id=correlation_id, stream_identifier=options.stream_identifier
         )
         _set_batch_expected(response, expected)
         try:
-            result = self.store.append(stream, expected, events)
+            result = await self.io(self.store.append, stream, expected, events)
         except WrongExpectedVersion as error:
             detail = shared_pb2.WrongExpectedVersion()
             if error.current < 0:
@@ -169,7 +197,7 @@ class StreamsServicer(streams_pb2_grpc.StreamsServicer):
             response.error.CopyFrom(batch_error(5, "StreamDeleted", detail))
             return response
         except (StoreClosed, StorageFailure) as error:
-            abort_unavailable(context, error)
+            await refuse_unavailable(context, error)
         if result.revision < 0:
             response.success.no_stream.SetInParent()
         else:
@@ -180,37 +208,55 @@ class StreamsServicer(streams_pb2_grpc.StreamsServicer):
 
     # -- Read -------------------------------------------------------------------------------
 
-    def Read(self, request: streams_pb2.ReadReq, context) -> Iterator[streams_pb2.ReadResp]:
+    async def Read(self, request: streams_pb2.ReadReq, context) -> AsyncIterator:
         options = request.options
         try:
             record_filter_ = record_filter(options)
             is_stream = options.WhichOneof("stream_option") == "stream"
             stream = stream_name(options.stream.stream_identifier) if is_stream else None
         except BadRequest as error:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+            await refuse_bad_request(context, error)
         try:
             if options.WhichOneof("count_option") == "subscription":
-                if stream is not None:
-                    yield from subscriptions.stream_subscription(self, stream, options, context)
-                else:
-                    yield from subscriptions.all_subscription(
-                        self, options, record_filter_, context
-                    )
+                hub = self.hub
+                if hub.open >= hub.limit:
+                    await errors.too_many_subscriptions(context, hub.limit)
+                hub.open += 1
+                try:
+                    if stream is not None:
+                        responses = subscriptions.stream_subscription(
+                            self, stream, options, context
+                        )
+                    else:
+                        responses = subscriptions.all_subscription(
+                            self, options, record_filter_, context
+                        )
+                    async for response in responses:
+                        yield response
+                finally:
+                    hub.open -= 1
             elif stream is not None:
-                yield from self._read_stream(stream, options, context)
+                async for response in self._read_stream(stream, options, context):
+                    yield response
             else:
-                yield from self._read_all(options, record_filter_)
+                async for response in self._read_all(options, record_filter_, context):
+                    yield response
         except StoreClosed as error:
-            abort_unavailable(context, error)
+            await refuse_unavailable(context, error)
 
-    def _read_stream(self, stream: str, options: ReadReq.Options, context):
+    async def _read_stream(self, stream: str, options: ReadReq.Options, context):
+        count = options.count
+        inline = count <= INLINE_READ
         try:
-            view = self.store.stream_view(stream)
+            if inline:
+                view = self.store.stream_view(stream)
+            else:
+                view = await self.io(self.store.stream_view, stream)
         except StreamNotFound:
             yield not_found_response(stream)
             return
         except StreamDeleted:
-            abort_deleted(context, stream)
+            await errors.stream_deleted(context, stream)
         backwards = options.read_direction == ReadReq.Options.Backwards
         which = options.stream.WhichOneof("revision_option")
         if which == "revision":
@@ -223,30 +269,32 @@ class StreamsServicer(streams_pb2_grpc.StreamsServicer):
             if backwards:
                 return
             revision = None
-        count = options.count
         if count <= 0:
             return
         records = self.store.read_stream(view, revision, backwards)
-        if not options.resolve_links:  # the common case, kept tight
-            for record in records:
-                yield encode_event_response(record)
-                count -= 1
-                if count <= 0:
-                    return
-            return
-        for record in records:
-            response = self.response(record, True)
-            if response is not None:
+        resolve = options.resolve_links
+        responses = (
+            response
+            for response in (self.response(record, resolve) for record in records)
+            if response is not None
+        )
+        if inline:
+            for response in islice(responses, count):
                 yield response
-            count -= 1
-            if count <= 0:
-                return
+            return
+        async for response in self._pump(responses, count):
+            yield response
 
-    def _read_all(self, options: ReadReq.Options, record_filter_):
+    async def _read_all(self, options: ReadReq.Options, record_filter_, context):
         backwards = options.read_direction == ReadReq.Options.Backwards
         which = options.all.WhichOneof("all_option")
         if which == "position":
             position = options.all.position.commit_position
+            store = self.store
+            if 0 < position < store.last_position and not await self.io(
+                store.is_record_position, position
+            ):
+                await errors.invalid_position(context, filtered=record_filter_ is not None)
         elif (which == "end") != backwards:  # forwards from the end, backwards from the start
             return
         else:
@@ -255,16 +303,26 @@ class StreamsServicer(streams_pb2_grpc.StreamsServicer):
         if count <= 0:
             return
         resolve = options.resolve_links
-        for record in self.store.read_all(position, backwards):
-            if record_filter_ is not None and not record_filter_(record):
-                continue
-            response = self.response(record, resolve)
-            if response is None:
-                continue
+        records = self.store.read_all(position, backwards)
+        if record_filter_ is not None:
+            records = filter(record_filter_, records)
+        responses = (
+            response
+            for response in (self.response(record, resolve) for record in records)
+            if response is not None
+        )
+        async for response in self._pump(responses, count):
             yield response
-            count -= 1
-            if count <= 0:
+
+    async def _pump(self, responses, count: int) -> AsyncIterator[bytes]:
+        """Up to `count` responses, produced a chunk at a time on a worker thread."""
+        while count > 0:
+            chunk = await self.io(_take, responses, min(count, subscriptions.CHUNK))
+            for response in chunk:
+                yield response
+            if len(chunk) < min(count, subscriptions.CHUNK):
                 return
+            count -= len(chunk)
 
     def response(self, record: Record, resolve_links: bool) -> bytes | None:
         """The serialized ReadResp of a record; None for a link whose target cannot be shown."""
@@ -290,49 +348,41 @@ class StreamsServicer(streams_pb2_grpc.StreamsServicer):
 
     # -- Delete / Tombstone -----------------------------------------------------------------
 
-    def Delete(self, request: streams_pb2.DeleteReq, context):
-        position = self._delete(request.options, context, tombstone=False)
+    async def Delete(self, request: streams_pb2.DeleteReq, context):
+        position = await self._delete(request.options, context, tombstone=False)
         response = streams_pb2.DeleteResp()
         response.position.commit_position = position
         response.position.prepare_position = position
         return response
 
-    def Tombstone(self, request: streams_pb2.TombstoneReq, context):
-        position = self._delete(request.options, context, tombstone=True)
+    async def Tombstone(self, request: streams_pb2.TombstoneReq, context):
+        position = await self._delete(request.options, context, tombstone=True)
         response = streams_pb2.TombstoneResp()
         response.position.commit_position = position
         response.position.prepare_position = position
         return response
 
-    def _delete(self, options, context, *, tombstone: bool) -> int:
+    async def _delete(self, options, context, *, tombstone: bool) -> int:
         try:
             stream = stream_name(options.stream_identifier)
         except BadRequest as error:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+            await refuse_bad_request(context, error)
         expected = expected_revision(options)
         try:
             if tombstone:
-                return self.store.tombstone(stream, expected)
-            return self.store.delete(stream, expected)
+                return await self.io(self.store.tombstone, stream, expected)
+            return await self.io(self.store.delete, stream, expected)
         except WrongExpectedVersion as error:
-            details = (
-                f"Delete failed due to WrongExpectedVersion. Stream: {stream},"
-                f" Expected version: {expected}, Actual version: {error.current}"
-            )
-            trailers = [
-                ("exception", "wrong-expected-version"),
-                ("expected-version", str(expected)),
-                ("actual-version", str(error.current)),
-            ]
-            if stream.isascii():
-                trailers.append(("stream-name", stream))
-            context.set_trailing_metadata(trailers)
-            context.abort(grpc.StatusCode.FAILED_PRECONDITION, details)
+            await errors.wrong_expected_version(context, "Delete", stream, expected, error.current)
         except StreamDeleted:
-            abort_deleted(context, stream)
+            await errors.stream_deleted(context, stream)
         except (StoreClosed, StorageFailure) as error:
-            abort_unavailable(context, error)
+            await refuse_unavailable(context, error)
         raise AssertionError("unreachable")
+
+
+def _take(iterator, limit: int) -> list:
+    return list(islice(iterator, limit))
 
 
 def batch_error(code: int, message: str, detail) -> status_pb2.Status:

@@ -30,11 +30,11 @@ def refusing_handler(service, feature: str, methods: set[str] | None = None):
 
 
 def _refuse(method, details: str) -> grpc.RpcMethodHandler:
-    def unary(request, context):
-        context.abort(grpc.StatusCode.UNIMPLEMENTED, details)
+    async def unary(request, context):
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, details)
 
-    def streaming(request, context):
-        context.abort(grpc.StatusCode.UNIMPLEMENTED, details)
+    async def streaming(request, context):
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, details)
         yield  # pragma: no cover - makes this a generator
 
     if method.client_streaming and method.server_streaming:

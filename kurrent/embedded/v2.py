@@ -6,8 +6,10 @@ AppendRecords (server 26.1+) is refused with UNIMPLEMENTED.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
+from concurrent.futures import Executor
 
 import grpc
 from google.protobuf import any_pb2
@@ -17,6 +19,7 @@ from kurrentdbclient.protos.v2.streams import errors_pb2
 from kurrentdbclient.protos.v2.streams import streams_pb2 as v2
 from kurrentdbclient.protos.v2.streams import streams_pb2_grpc as v2_grpc
 
+from . import errors
 from .records import ANY, ProposedEvent, StoreClosed, StreamDeleted, WrongExpectedVersion
 from .storage import StorageFailure, Store
 
@@ -34,13 +37,15 @@ class _Refused(Exception):
         self.code, self.message, self.detail = code, message, detail
 
 
-def _abort(context: grpc.ServicerContext, refused: _Refused) -> None:
+async def _abort(context, refused: _Refused) -> None:
     status = status_pb2.Status(code=refused.code.value[0], message=refused.message)
     if refused.detail is not None:
         packed = any_pb2.Any()
         packed.Pack(refused.detail)
         status.details.append(packed)
-    context.abort_with_status(rpc_status.to_status(status))
+    rich = rpc_status.to_status(status)
+    context.set_trailing_metadata(rich.trailing_metadata)
+    await context.abort(rich.code, rich.details)
 
 
 def _value(value) -> object:
@@ -83,18 +88,20 @@ def _event(stream: str, record: v2.AppendRecord, max_event_bytes: int) -> Propos
 
 
 class V2StreamsServicer(v2_grpc.StreamsServiceServicer):
-    def __init__(self, store: Store, *, max_event_bytes: int) -> None:
+    def __init__(self, store: Store, pool: Executor, *, max_event_bytes: int) -> None:
         self.store = store
+        self.pool = pool
         self.max_event_bytes = max_event_bytes
 
-    def AppendSession(self, request_iterator, context):
+    async def AppendSession(self, request_iterator, context):
         try:
-            requests = self._collect(request_iterator)
-            results = self._append(requests)
+            requests = await self._collect(request_iterator)
+            loop = asyncio.get_running_loop()
+            results = await loop.run_in_executor(self.pool, self._append, requests)
         except _Refused as refused:
-            _abort(context, refused)
+            await _abort(context, refused)
         except (StoreClosed, StorageFailure):
-            context.abort(grpc.StatusCode.UNAVAILABLE, "Server Is Not Ready")
+            await errors.not_ready(context)
         response = v2.AppendSessionResponse(position=max(r.position for r in results))
         for (stream, _, _), result in zip(requests, results, strict=True):
             response.output.append(
@@ -104,10 +111,10 @@ class V2StreamsServicer(v2_grpc.StreamsServiceServicer):
             )
         return response
 
-    def _collect(self, request_iterator) -> list[tuple[str, int, list[ProposedEvent]]]:
+    async def _collect(self, request_iterator) -> list[tuple[str, int, list[ProposedEvent]]]:
         requests = []
         seen: set[str] = set()
-        for request in request_iterator:
+        async for request in request_iterator:
             stream = request.stream
             if not stream:
                 raise _Refused(grpc.StatusCode.INVALID_ARGUMENT, "The stream name is empty")
@@ -144,8 +151,5 @@ class V2StreamsServicer(v2_grpc.StreamsServiceServicer):
             message = f"Stream '{error.stream}' has been tombstoned."
             raise _Refused(grpc.StatusCode.FAILED_PRECONDITION, message, detail) from error
 
-    def AppendRecords(self, request, context):
-        context.abort(
-            grpc.StatusCode.UNIMPLEMENTED,
-            "AppendRecords (server 26.1+) is not supported by the embedded node",
-        )
+    async def AppendRecords(self, request, context):
+        await errors.unimplemented(context, "AppendRecords (server 26.1+) is")

@@ -8,7 +8,6 @@ import time
 import uuid
 from collections.abc import Callable
 
-import grpc
 from google.protobuf import timestamp_pb2
 from kurrentdbclient.protos.v1 import shared_pb2, streams_pb2
 
@@ -25,6 +24,23 @@ CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0
 
 class BadRequest(Exception):
     """A request the node refuses with INVALID_ARGUMENT."""
+
+
+class MissingMetadata(BadRequest):
+    """A proposed event without `type` or `content-type` (KurrentDB names the property)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"Required Metadata Property '{name}' is missing")
+        self.name = name
+
+
+class EventTooLarge(BadRequest):
+    def __init__(self, event_id: str, size: int, limit: int) -> None:
+        super().__init__(
+            f"Event with Id: {event_id}, Size: {size}, exceeds Maximum Append Event Size"
+            f" of {limit}."
+        )
+        self.event_id, self.size, self.limit = event_id, size, limit
 
 
 def stream_name(identifier: shared_pb2.StreamIdentifier) -> str:
@@ -55,10 +71,10 @@ def proposed_event(message, max_event_bytes: int) -> ProposedEvent:
     metadata = message.metadata
     event_type = metadata.get("type")
     if event_type is None:
-        raise BadRequest("Required Metadata Property 'type' is missing")
+        raise MissingMetadata("type")
     content_type = metadata.get("content-type")
     if content_type is None:
-        raise BadRequest("Required Metadata Property 'content-type' is missing")
+        raise MissingMetadata("content-type")
     event_id = message.id.string
     if not event_id and message.id.HasField("structured"):
         structured = message.id.structured
@@ -71,10 +87,7 @@ def proposed_event(message, max_event_bytes: int) -> ProposedEvent:
             raise BadRequest(f"'{event_id}' is not a valid event id") from error
     size = len(event_type.encode()) + len(message.data) + len(message.custom_metadata)
     if size > max_event_bytes:
-        raise BadRequest(
-            f"Event with Id: {event_id}, Size: {size}, exceeds Maximum Append Event Size"
-            f" of {max_event_bytes}."
-        )
+        raise EventTooLarge(event_id, size, max_event_bytes)
     return ProposedEvent(
         event_id, event_type, content_type == JSON, message.data, message.custom_metadata
     )
@@ -173,22 +186,17 @@ def record_filter(options: streams_pb2.ReadReq.Options) -> RecordFilter | None:
     return lambda record: False
 
 
+# KurrentDB's search window when a filter gives `count` instead of `max` (DefaultReadBatchSize).
+COUNT_WINDOW = 32
+
+
 def checkpoint_interval(options: streams_pb2.ReadReq.Options) -> int:
+    """Records considered between checkpoints: the window (`max`, or 32 for `count`) times
+    `checkpointIntervalMultiplier`, as Enumerator.AllSubscriptionFiltered counts them."""
     filter_options = options.filter
-    window = filter_options.max if filter_options.WhichOneof("window") == "max" else 1
-    return max(1, window * max(1, filter_options.checkpointIntervalMultiplier))
-
-
-def deleted_details(stream: str) -> str:
-    return f"Event stream '{stream}' is deleted."
-
-
-def abort_deleted(context: grpc.ServicerContext, stream: str) -> None:
-    trailers = [("exception", "stream-deleted")]
-    if stream.isascii():
-        trailers.append(("stream-name", stream))
-    context.set_trailing_metadata(trailers)
-    context.abort(grpc.StatusCode.FAILED_PRECONDITION, deleted_details(stream))
+    which = filter_options.WhichOneof("window")
+    window = filter_options.max if which == "max" and filter_options.max > 0 else COUNT_WINDOW
+    return window * max(1, filter_options.checkpointIntervalMultiplier)
 
 
 # -- hand-rolled encoding of ReadResp{event} -------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import uuid
 
@@ -13,12 +14,32 @@ from kurrent.embedded.records import (
     ProposedEvent,
     StreamNotFound,
     WrongExpectedVersion,
+    record_size,
 )
 from kurrent.embedded.storage import StorageFailure, Store, _Op
 
 
 def proposed(count: int) -> list[ProposedEvent]:
     return [ProposedEvent(str(uuid.uuid4()), "T", True, b"{}", b"") for _ in range(count)]
+
+
+def user_records(store: Store) -> list:
+    """The log without the system records a fresh store begins with."""
+    return [r for r in store.read_all(None, False) if not r.stream.startswith("$")]
+
+
+def test_a_fresh_log_begins_with_system_records_and_positions_are_offsets(tmp_path):
+    store = Store(tmp_path / "s.sqlite3")
+    seeded = list(store.read_all(None, False))
+    assert seeded and all(r.stream.startswith("$") and r.type.startswith("$") for r in seeded)
+    assert {"$users", "$settings", "$epoch-information"} <= {r.stream for r in seeded}
+    assert seeded[0].position > 0
+    result = store.append("s", NO_STREAM, proposed(2))
+    records = list(store.read_all(None, False))
+    for before, after in itertools.pairwise(records):
+        assert after.position == before.position + record_size(before) > before.position + 1
+    assert result.position == records[-1].position == store.last_position
+    store.close()
 
 
 def test_concurrent_writers_share_commits_without_losing_or_mixing_writes(tmp_path):
@@ -48,9 +69,11 @@ def test_concurrent_writers_share_commits_without_losing_or_mixing_writes(tmp_pa
         thread.join()
 
     assert len(refused) == 8 * 40
-    assert store.last_position == 8 * 40 * 3
-    positions = [r.position for r in store.read_all(None, False)]
-    assert positions == list(range(1, 8 * 40 * 3 + 1))
+    records = list(store.read_all(None, False))
+    assert store.last_position == records[-1].position
+    for before, after in itertools.pairwise(records):
+        assert after.position == before.position + record_size(before)
+    assert len(user_records(store)) == 8 * 40 * 3
     for n in range(8):
         view = store.stream_view(f"w-{n}")
         assert [r.revision for r in store.read_stream(view, None, False)] == list(range(120))
@@ -60,10 +83,10 @@ def test_concurrent_writers_share_commits_without_losing_or_mixing_writes(tmp_pa
 
 def test_a_multi_stream_append_is_all_or_nothing(tmp_path):
     store = Store(tmp_path / "s.sqlite3")
-    store.append("a", NO_STREAM, proposed(1))
+    written = store.append("a", NO_STREAM, proposed(1)).position
     with pytest.raises(WrongExpectedVersion):
         store.append_many([("b", NO_STREAM, proposed(2)), ("a", NO_STREAM, proposed(1))])
-    assert store.last_position == 1
+    assert store.last_position == written
     assert store.stream_last_revision("b") == -1
     store.close()
 
@@ -76,6 +99,7 @@ def _append_then_fail(txn):
 @pytest.mark.parametrize("alone", [True, False], ids=["alone", "in-a-batch"])
 def test_an_unexpected_error_in_a_write_is_logged_wrapped_and_rolled_back(tmp_path, caplog, alone):
     store = Store(tmp_path / "s.sqlite3")
+    seeded = store.last_position
     failing = _Op(_append_then_fail)
     other = _Op(lambda txn: txn.append("fine", NO_STREAM, proposed(1)))
     with store._commit_lock:
@@ -88,11 +112,11 @@ def test_an_unexpected_error_in_a_write_is_logged_wrapped_and_rolled_back(tmp_pa
     with pytest.raises(StreamNotFound):
         store.stream_view("broken")
     if alone:
-        assert store.last_position == 0
+        assert store.last_position == seeded
     else:
         assert other.error is None and other.done
-        assert store.last_position == 1
-        assert [r.stream for r in store.read_all(None, False)] == ["fine"]
+        assert store.last_position == other.result.position > seeded
+        assert [r.stream for r in user_records(store)] == ["fine"]
     store.close()
 
 
@@ -101,11 +125,11 @@ def test_state_survives_a_restart_including_recent_ids(tmp_path):
     store = Store(path)
     events = proposed(2)
     first = store.append("x", ANY, events)
-    store.append("x", ANY, proposed(1))
+    last = store.append("x", ANY, proposed(1)).position
     store.close()
 
     store = Store(path)
-    assert store.last_position == 3
+    assert store.last_position == last
     assert store.append("x", ANY, events) == first  # a retry after a restart is recognised
     assert store.append("x", 2, proposed(1)).revision == 3
     store.close()
