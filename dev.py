@@ -3,8 +3,9 @@
 
     python3 dev.py run    install, migrate, start the embedded node, the projector
                           and the web server on http://127.0.0.1:8000/ (prints a demo login)
-    python3 dev.py test   install, then run the whole test suite (a second pass runs the
-                          read-model tests on PostgreSQL when one is reachable)
+    python3 dev.py test   install, then run the whole test suite: pytest, the Node.js client
+                          tests (tests/node, after `npm ci`), and a second pass of the
+                          read-model tests on PostgreSQL when one is reachable
 
 Everything goes into ./.venv, pinned by requirements/lock.txt. This file uses
 only the standard library, since it runs before anything is installed.
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -142,6 +144,9 @@ def test(extra: list[str]) -> int:
     code = subprocess.run([str(PY), "-m", "pytest", *extra], cwd=ROOT, env=env).returncode
     if code != 0 or extra:
         return code
+    code = _node_client_tests(env)
+    if code != 0:
+        return code
     if not _postgres_reachable():
         if os.environ.get("CI"):
             _say(f"PostgreSQL at {POSTGRES_URL} is not reachable, and CI requires it")
@@ -153,6 +158,29 @@ def test(extra: list[str]) -> int:
     return subprocess.run(
         [str(PY), "-m", "pytest", "-m", POSTGRES_TESTS], cwd=ROOT, env=env
     ).returncode
+
+
+NODE_TESTS = ROOT / "tests" / "node"
+
+
+def _node_client_tests(env: dict[str, str]) -> int:
+    """The embedded node driven by KurrentDB's Node.js client (`node --test tests/node/`),
+    after `npm ci` whenever node_modules is missing or older than package-lock.json."""
+    if not all(shutil.which(tool) for tool in ("node", "npm")):
+        _say("node and npm are needed for the Node.js client tests (tests/node), and missing")
+        return 1
+    lock = NODE_TESTS / "package-lock.json"
+    stamp = NODE_TESTS / "node_modules" / ".penguinpool-installed"
+    wanted = hashlib.sha256(lock.read_bytes()).hexdigest()
+    if not stamp.exists() or stamp.read_text() != wanted:
+        _say("installing the Node.js client tests' packages (npm ci)")
+        subprocess.run(
+            ["npm", "ci", "--no-audit", "--no-fund"], check=True, cwd=NODE_TESTS, env=env
+        )
+        stamp.write_text(wanted)
+    _say("running the Node.js client tests against the embedded node")
+    node_env = {**env, "KURRENT_PYTHON": str(PY)}
+    return subprocess.run(["node", "--test", "tests/node/"], cwd=ROOT, env=node_env).returncode
 
 
 def main(argv: list[str]) -> int:
