@@ -23,9 +23,11 @@ from django.http import QueryDict
 from kurrentdbclient import KurrentDBClient, RecordedEvent
 from kurrentdbclient.client import DEFAULT_EXCLUDE_FILTER
 from kurrentdbclient.exceptions import (
+    InvalidCommitPositionError,
     NotFoundError,
     StreamIsDeletedError,
     StreamTombstonedError,
+    UnknownError,
 )
 
 from kurrent.connection import connections
@@ -181,6 +183,12 @@ def browse(
 
     try:
         found, scanned_out = connections.call(env, "browse", read, retries=1)
+    except (InvalidCommitPositionError, UnknownError) as exc:
+        # KurrentDB (24.10+) refuses to read $all from a position where no event starts,
+        # e.g. a hand-edited ?pos=: a wrong request, not a broken node.
+        if "InvalidPosition" not in str(exc):
+            raise
+        raise BrowseError(f"There is no event at position {pos} in $all.") from None
     except (NotFoundError, StreamIsDeletedError, StreamTombstonedError) as exc:
         if isinstance(exc, NotFoundError):
             raise BrowseError(f"There is no stream named “{stream}”.") from None
