@@ -108,12 +108,17 @@ def _fresh_user_cache() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
-def _fresh_readings() -> Iterator[None]:
-    """The web layer keeps one data reading across requests, the projector's lag per
-    environment and connection string (kurrent.web.context.sync_status); a node's URL
-    repeats from one test to the next while its contents do not."""
-    from kurrent.web import context
+def _fresh_web_caches() -> Iterator[None]:
+    """What the web layer keeps across requests: the projector's lag per environment
+    (kurrent.web.context.sync_status) and the dashboard's read-model fragments
+    (kurrent.web.fragments). Both are keyed by things that repeat from one test to the
+    next (a node's URL, user ids, checkpoint positions) while what they name does not."""
+    from kurrent.web import context, fragments
 
-    context.forget_readings()
+    def clear() -> None:
+        context.forget_readings()
+        fragments.clear()
+
+    clear()
     yield
-    context.forget_readings()
+    clear()

@@ -156,15 +156,41 @@
     });
   }
 
+  // <time data-ago datetime="…Z"> shows its UTC time without JS; with JS, how long
+  // ago that was, kept current. The server renders these in HTML it reuses for every
+  // reader (kurrent/web/fragments.py), which therefore cannot say "42 s ago" itself.
+  // The same words as kurrent/formatting.py's ago().
+  function agoText(seconds) {
+    if (seconds < 2) return "just now";
+    if (seconds < 60) return seconds + " s ago";
+    if (seconds < 3600) return Math.floor(seconds / 60) + " min ago";
+    if (seconds < 86400) return Math.floor(seconds / 3600) + " h ago";
+    return Math.floor(seconds / 86400) + " d ago";
+  }
+
+  function agoTimes(root) {
+    (root || document).querySelectorAll("time[data-ago]").forEach(function (element) {
+      var moment = new Date(element.getAttribute("datetime"));
+      if (isNaN(moment.getTime())) return;
+      if (!element.title) element.title = element.textContent;
+      element.textContent = agoText(Math.max(0, Math.floor((Date.now() - moment.getTime()) / 1000)));
+    });
+  }
+  setInterval(function () {
+    agoTimes(document);
+  }, 10000);
+
   document.addEventListener("DOMContentLoaded", function () {
     showTheme();
     reveal(document);
     localTimes(document);
+    agoTimes(document);
     document.documentElement.classList.add("js");
   });
   document.addEventListener("htmx:afterSwap", function (event) {
     reveal(event.detail.elt);
     localTimes(event.detail.elt);
+    agoTimes(document); // an outerHTML swap's new element is not event.detail.elt
   });
   if (window.matchMedia) {
     window.matchMedia("(prefers-color-scheme: dark)").addEventListener("change", showTheme);

@@ -1,7 +1,8 @@
 """What users rely on now that every dashboard is rendered for its request: a write
 shows on the next load, each user sees their own page (a change to a user shows at
-once), the forms carry a fresh CSRF token and idempotency key, and relative times
-are as of the request. Nothing HTML is kept between requests to go stale."""
+once), the forms carry a fresh CSRF token and idempotency key. The one HTML kept
+between requests, the record list and the feed (kurrent.web.fragments), never goes
+stale after a write and holds nothing of one request."""
 
 from __future__ import annotations
 
@@ -13,9 +14,12 @@ from datetime import datetime, timedelta
 
 import pytest
 from django.contrib.auth.models import Group
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from kurrent import events, formatting, projector, roles, streams
 from kurrent.connection import connections
+from kurrent.web import fragments
 from tests.kurrent.viewtools import HX, record
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("kdb")]
@@ -174,12 +178,25 @@ class TestFreshPerRender:
         assert "is unreachable" in body
 
 
-class TestRelativeTimes:
-    def test_times_are_as_of_the_request(self, client, alice, monkeypatch):
-        record(alice, name="Macaroni colony", is_public=True)
+class TestTimes:
+    """The record list and the feed are kept as HTML (kurrent.web.fragments), so they carry
+    moments, never "42 s ago": the browser words them (static/js/base.js)."""
+
+    def test_the_list_and_feed_carry_utc_moments(self, client, alice):
+        made = record(alice, name="Macaroni colony", is_public=True)
         client.force_login(alice)
         body = get(client)
-        assert "just now" in results_of(body) or " s ago" in results_of(body)
+        moment = re.compile(
+            r'<time datetime="\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ" data-ago>[^<]+ UTC</time>'
+        )
+        assert moment.search(results_of(body))
+        assert moment.search(feed_of(body))
+        assert made.name in results_of(body)
+
+    def test_the_same_state_renders_the_same_at_any_moment(self, client, alice, monkeypatch):
+        record(alice, name="Macaroni colony", is_public=True)
+        client.force_login(alice)
+        now = get(client)
 
         class ThreeHoursLater(datetime):
             @classmethod
@@ -187,9 +204,10 @@ class TestRelativeTimes:
                 return datetime.now(tz) + timedelta(hours=3)
 
         monkeypatch.setattr(formatting, "datetime", ThreeHoursLater)
+        fragments.clear()  # rendered afresh, three hours on
         later = get(client)
-        assert "3 h ago" in results_of(later)
-        assert "3 h ago" in feed_of(later)
+        assert results_of(later) == results_of(now)
+        assert feed_of(later).split("</section>")[0] == feed_of(now).split("</section>")[0]
 
     def test_a_name_is_text(self, client, alice):
         record(alice, name="<!--ago:0.0-->", is_public=True)
@@ -197,3 +215,44 @@ class TestRelativeTimes:
         body = get(client)
         assert "&lt;!--ago:0.0--&gt;" in body
         assert "<!--ago:" not in body
+
+
+class TestFragmentKey:
+    """kurrent.web.fragments: a kept list is reused only under its whole key."""
+
+    def test_a_second_load_reuses_the_list_and_feed(self, client, alice):
+        record(alice, name="Colony", is_public=True)
+        client.force_login(alice)
+        get(client)
+        with CaptureQueriesContext(connection) as queries:
+            again = get(client)
+        assert "Colony" in results_of(again)
+        assert not any("kurrent_streamrecord" in q["sql"] for q in queries.captured_queries)
+        # Only the generation's query (the checkpoint, the newest activity row) reads them.
+        reads = [q["sql"] for q in queries.captured_queries if "kurrent_activity" in q["sql"]]
+        assert len(reads) == 1 and "kurrent_projectioncheckpoint" in reads[0]
+
+    def test_each_query_string_has_its_own_entry(self, client, alice):
+        record(alice, name="Adelie nests", tags=["nest"], is_public=True)
+        record(alice, name="Emperor huddle", tags=["huddle"], is_public=True)
+        client.force_login(alice)
+        nest = get(client, URL + "?tag=nest", **HX)
+        huddle = get(client, URL + "?tag=huddle", **HX)
+        assert "Adelie nests" in nest and "Emperor huddle" not in nest
+        assert "Emperor huddle" in huddle and "Adelie nests" not in huddle
+
+    def test_a_role_change_is_a_new_entry(self, client, alice, carol):
+        record(alice, name="Alice secret plan", is_public=False)
+        client.force_login(carol)
+        assert "Alice secret plan" not in get(client)
+        carol.groups.set([Group.objects.get(name=roles.ADMIN)])
+        assert "Alice secret plan" in get(client)
+
+    def test_entries_expire(self, client, alice, monkeypatch):
+        record(alice, name="Colony", is_public=True)
+        client.force_login(alice)
+        get(client)
+        monkeypatch.setattr(fragments, "TTL_S", 0.0)
+        with CaptureQueriesContext(connection) as queries:
+            get(client)
+        assert any("kurrent_streamrecord" in q["sql"] for q in queries.captured_queries)

@@ -1,0 +1,90 @@
+"""The web layer's only cache of rendered HTML: the dashboard's two read-model fragments.
+
+The record list (dashboard.html#record-results, also the search's htmx answer) and the
+activity feed (activity.html#activity-feed) are most of a dashboard's cost (two to three
+queries and ~40 rows of template), and the same until the read model changes. Kept
+because it more than doubles bench/http.py's dashboard and search figures; see the
+numbers in kurrent/web/views/dashboard.py's docstring.
+
+Key contract. An entry is found under
+
+    (name, env, viewer, query, script prefix)      and is valid for one generation
+
+    name        which fragment: "record-results" or "activity-feed"
+    env         the environment shown
+    viewer      (user id, role name): which rows the viewer may see (their own private
+                records, every one for admins) and what the empty list offers
+    query       the list's normalized query values (search, tag, owner, page, size) and
+                the request's query string, which the list's reload link repeats
+    generation  read_model_generation(env): the checkpoint's position and event count,
+                which move with every batch the projector applies and after a rebuild,
+                and the position of the newest activity row, which every applied event
+                adds (so a write shows at once whichever path applied it)
+
+What an entry may hold: HTML rendered from the partial with only the values above in
+its context. Never a CSRF token, an idempotency key, a message, a relative time (times
+are absolute <time data-ago> elements that static/js/base.js words as "42 s ago"), or
+anything else of one request. Entries live at most TTL_S, which bounds what the
+generation does not see (a user renamed). Per process; nothing is shared.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from threading import Lock
+from typing import Any
+
+from django.db.models import Subquery
+from django.urls import get_script_prefix
+
+from kurrent.models import Activity, ProjectionCheckpoint
+
+TTL_S = 5.0
+MAX_ENTRIES = 512  # per process; the oldest half goes when it is full
+
+_entries: dict[tuple[Any, ...], tuple[float, tuple[Any, ...], str]] = {}
+_lock = Lock()
+
+
+def read_model_generation(env: str) -> tuple[Any, ...]:
+    """What changes whenever the read model of `env` changes, in one cheap query."""
+    newest = Activity.objects.filter(env=env).order_by("-position").values("position")[:1]
+    row = (
+        ProjectionCheckpoint.objects.filter(env=env)
+        .annotate(newest=Subquery(newest))
+        .values_list("position", "events_applied", "newest")
+        .first()
+    )
+    return tuple(row or (0, 0, None))
+
+
+def fragment(
+    name: str,
+    env: str,
+    viewer: tuple[Any, ...],
+    query: tuple[Any, ...],
+    generation: tuple[Any, ...],
+    render: Callable[[], str],
+) -> str:
+    """The fragment under this key (module docstring), rendered by `render()` when there
+    is no entry of this generation younger than TTL_S."""
+    key = (name, env, viewer, query, get_script_prefix())
+    now = time.monotonic()
+    found = _entries.get(key)
+    if found is not None and found[1] == generation and now - found[0] < TTL_S:
+        return found[2]
+    html = render()
+    with _lock:
+        if len(_entries) >= MAX_ENTRIES:
+            for old in list(_entries)[: MAX_ENTRIES // 2]:
+                del _entries[old]
+        _entries.pop(key, None)
+        _entries[key] = (now, generation, html)
+    return html
+
+
+def clear() -> None:
+    """Forget every entry (tests: ids and positions repeat from one test to the next)."""
+    with _lock:
+        _entries.clear()
