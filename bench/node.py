@@ -15,7 +15,12 @@ baselines measured in the same run:
 - bare server-streaming: 10,000 small pre-built ReadResp messages from a bare grpcio server,
   read with a raw stub.
 The table shows per-operation latency (median, p95), the rate at the median, and the ratio of
-that rate to its baseline's. Targets come from issue #2.
+that rate to its baseline's. Targets come from issues #2 and #13.
+
+The 1,000-subscriptions case (issue #13) opens 1,000 idle catch-up subscriptions (800 to
+streams, 200 to `$all` with a stream-prefix filter nothing matches) over 4 client connections,
+then measures single appends again: their p95 is compared with the p95 measured just before
+the subscriptions were opened (target: at most 2x).
 """
 
 from __future__ import annotations
@@ -49,6 +54,9 @@ from kurrent.embedded import NodeProcess  # noqa: E402
 
 DATA = b'{"pool": "penguin", "depth": 42, "note": "benchmark event"}'
 STREAM_EVENTS = 10_000
+IDLE_SUBSCRIPTIONS = 1000
+# Events appended by the bench so far (positions are log offsets, not counts).
+APPENDED = [0]
 
 
 # -- the bare baseline server (runs as `bench/node.py --baseline-server`) ---------------------
@@ -257,13 +265,15 @@ def run(node: NodeProcess, no_fsync: NodeProcess, bare_port: int, args) -> list[
     bare_client = KurrentDBClient(f"kurrentdb://127.0.0.1:{bare_port}?Tls=false")
     single_stream = f"bench-single-{uuid.uuid4().hex}"
 
-    def single_appender(db: KurrentDBClient) -> Callable[[], None]:
+    def single_appender(db: KurrentDBClient, stream: str | None = None) -> Callable[[], None]:
         version = iter(range(-1, 10**9))
+        name = stream or single_stream
 
         def single_append() -> None:
             current = next(version)
+            APPENDED[0] += 1
             db.append_to_stream(
-                single_stream,
+                name,
                 events=NewEvent(type="Benched", data=DATA),
                 current_version=StreamState.NO_STREAM if current < 0 else current,
             )
@@ -301,15 +311,16 @@ def run(node: NodeProcess, no_fsync: NodeProcess, bare_port: int, args) -> list[
     print("measuring appends of 100 events ...", flush=True)
     batches = [[NewEvent(type="Benched", data=DATA) for _ in range(100)] for _ in range(300)]
     batch_iter = iter(batches)
+
+    def batch_append() -> None:
+        client.append_to_stream(
+            "bench-batch", events=next(batch_iter), current_version=StreamState.ANY
+        )
+        APPENDED[0] += 100
+
     batch = Row(
         "append of 100 events per call (BatchAppend)",
-        timed(
-            lambda: client.append_to_stream(
-                "bench-batch", events=next(batch_iter), current_version=StreamState.ANY
-            ),
-            250,
-            50,
-        ),
+        timed(batch_append, 250, 50),
         per_op=100,
         unit="events/s",
         target=("rate", 20_000),
@@ -323,6 +334,7 @@ def run(node: NodeProcess, no_fsync: NodeProcess, bare_port: int, args) -> list[
             events=[NewEvent(type="Benched", data=DATA) for _ in range(500)],
             current_version=n * 500 - 1 if n else StreamState.NO_STREAM,
         )
+        APPENDED[0] += 500
     read_request = streams_pb2.ReadReq(options=streams_pb2.ReadReq.Options(count=STREAM_EVENTS))
     raw_request = client.streams._construct_read_request(stream_name=read_stream)
     node_streams = streams_pb2_grpc.StreamsStub(node_channel)
@@ -378,14 +390,17 @@ def run(node: NodeProcess, no_fsync: NodeProcess, bare_port: int, args) -> list[
         target=("ratio", 0.6),
     )
 
-    already = client.get_commit_position(filter_exclude=())
-    todo = max(0, args.events - already)
+    idle = idle_subscriptions(node, single_appender, repeat)
+
+    todo = max(0, args.events - APPENDED[0])
     print(f"loading {todo:,} more events for the memory figure ...", flush=True)
     load_rate = fill(client, todo)
-    total = client.get_commit_position(filter_exclude=())
+    total = APPENDED[0] + todo // 500 * 500
+    log_bytes = client.get_commit_position(filter_exclude=())
     rss, peak = rss_of(node.pid)
     print(
-        f"log holds {total:,} records; load rate {load_rate:,.0f} events/s (2 writers, 500 per call)"
+        f"log holds {total:,} events in {log_bytes / 2**20:,.0f} MiB of positions;"
+        f" load rate {load_rate:,.0f} events/s (2 writers, 500 per call)"
     )
     verdict = "met" if peak <= 150 else "MISSED"
     print(
@@ -406,7 +421,51 @@ def run(node: NodeProcess, no_fsync: NodeProcess, bare_port: int, args) -> list[
         read,
         raw_read,
         subscription,
+        *idle,
     ]
+
+
+def idle_subscriptions(node: NodeProcess, single_appender, repeat: int) -> list[Row]:
+    """Single appends before and while 1,000 idle subscriptions are open (issue #13)."""
+    print(f"measuring single appends with {IDLE_SUBSCRIPTIONS:,} idle subscriptions ...")
+    writer = KurrentDBClient(node.url)
+    append = single_appender(writer, f"bench-idle-writes-{uuid.uuid4().hex}")
+    without = Row("single append, no subscriptions open", timed(append, repeat, 100))
+    clients = [KurrentDBClient(node.url) for _ in range(4)]
+    rss_before = rss_of(node.pid)[0]
+    started = time.perf_counter()
+    subscriptions = []
+    for n in range(IDLE_SUBSCRIPTIONS):
+        client = clients[n % 4]
+        if n % 5 == 0:
+            subscriptions.append(
+                client.subscribe_to_all(
+                    from_end=True, filter_include=["bench-idle-"], filter_by_stream_name=True
+                )
+            )
+        else:
+            subscriptions.append(client.subscribe_to_stream(f"bench-idle-{n}"))
+    opened = time.perf_counter() - started
+    rss_with = rss_of(node.pid)[0]
+    with_subs = Row(
+        f"  same with {IDLE_SUBSCRIPTIONS:,} idle subscriptions open",
+        timed(append, repeat, 100),
+        baseline=without,
+    )
+    p95_ratio = with_subs.p95 / without.p95
+    verdict = "met" if p95_ratio <= 2 else "MISSED"
+    print(
+        f"opened {IDLE_SUBSCRIPTIONS:,} subscriptions in {opened:.1f} s"
+        f" ({IDLE_SUBSCRIPTIONS / opened:,.0f}/s); node RSS {rss_before:.0f} -> {rss_with:.0f} MiB;"
+        f" single-append p95 {without.p95 * 1000:.2f} -> {with_subs.p95 * 1000:.2f} ms"
+        f" = {p95_ratio:.2f}x (target <= 2x: {verdict})"
+    )
+    for subscription in subscriptions:
+        subscription.stop()
+    for client in clients:
+        client.close()
+    writer.close()
+    return [without, with_subs]
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ from kurrentdbclient.protos.v1 import (
 
 from kurrent.embedded import EmbeddedNode
 from kurrent.embedded.features import SERVICE, SupportedMethods
+from kurrent.embedded.storage import StorageFailure
 
 from .helpers import events
 
@@ -250,3 +251,23 @@ def test_the_python_client_sees_wrong_credentials_as_unauthenticated(tls_node):
             "x", events=NewEvent(type="T", data=b"{}"), current_version=StreamState.ANY
         )
     client.close()
+
+
+def test_a_storage_failure_is_server_not_ready(stream, monkeypatch):
+    """RpcExceptions.ServerNotReady: UNAVAILABLE, no trailer (the disk refused a commit)."""
+    with EmbeddedNode() as failing, grpc.insecure_channel(f"127.0.0.1:{failing.port}") as channel:
+
+        def refuse(*args, **kwargs):
+            raise StorageFailure("storage error: disk I/O error")
+
+        monkeypatch.setattr(failing.store, "append", refuse)
+        message = streams_pb2.AppendReq.ProposedMessage(
+            id={"string": "6b2b4b3f-0c5e-4c7a-9c7e-2b0c0f8f1a14"},
+            metadata={"type": "T", "content-type": "application/json"},
+            data=b"{}",
+        )
+        with pytest.raises(grpc.RpcError) as raised:
+            _append(streams_pb2_grpc.StreamsStub(channel), stream, message)
+        assert raised.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert raised.value.details() == "Server Is Not Ready"
+        assert "exception" not in trailers(raised.value)
