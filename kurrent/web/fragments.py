@@ -1,22 +1,29 @@
-"""The web layer's only cache of rendered HTML: the dashboard's two read-model fragments.
+"""The web layer's only cache of rendered HTML: three fragments of the dashboard.
 
-The record list (dashboard.html#record-results, also the search's htmx answer) and the
+The record list (partials/record_results.html, also the search's htmx answer) and the
 activity feed (activity.html#activity-feed) are most of a dashboard's cost (two to three
-queries and ~40 rows of template), and the same until the read model changes. Kept
-because it more than doubles bench/http.py's dashboard and search figures; see the
-numbers in kurrent/web/views/dashboard.py's docstring.
+queries and ~40 rows of template), and the same until the read model changes. The status
+panel (status.html#status-panel) is what every open dashboard polls, and the same for
+every viewer until a reading changes. Each is kept because it more than doubles a figure
+of bench/http.py (in-process CPU per request, kept vs rendered each time: dashboard
+36 -> 14 ms, search 15 -> 3 ms, status poll: see the commit that added it).
 
 Key contract. An entry is found under
 
     (name, env, viewer, query, script prefix)      and is valid for one generation
 
-    name        which fragment: "record-results" or "activity-feed"
+    name        which fragment: "record-results", "activity-feed" or "status-panel"
     env         the environment shown
     viewer      (user id, role name): which rows the viewer may see (their own private
-                records, every one for admins) and what the empty list offers
+                records, every one for admins) and what the empty list offers; () for
+                the status panel, which shows every viewer the same
     query       the list's normalized query values (search, tag, owner, page, size) and
-                the request's query string, which the list's reload link repeats
-    generation  read_model_generation(env): the checkpoint's position and event count,
+                the request's query string, which the list's reload link repeats; the
+                feed's length and poll period; () for the status panel
+    generation  for the status panel, the readings it shows (each environment's health
+                but for when it was made, projector lag, call and error counts and their
+                window) and when the probed ones were checked. For the read-model
+                fragments, read_model_generation(env): the checkpoint's position and event count,
                 which move with every batch the projector applies and after a rebuild,
                 and the position of the newest activity row, which every applied event
                 adds (so a write shows at once whichever path applied it)

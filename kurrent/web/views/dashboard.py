@@ -14,6 +14,7 @@ the header's user), is rendered for each request.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from django.conf import settings
@@ -25,13 +26,14 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from kurrent import config, roles, streams
+from kurrent import config, formatting, roles, streams
 from kurrent.web import context as web
 from kurrent.web import fragments
 from kurrent.web.forms import RecordForm, RecordQueryForm, SwitchEnvForm, new_idempotency_key
 from kurrent.web.http import HtmxHttpRequest, login_required, query_string, safe_next
 
 ACTIVITY_LIMIT = 20
+STATIC_STATES = ("not configured", "disabled")
 DASHBOARD = "kurrent/dashboard.html"
 
 
@@ -79,6 +81,33 @@ def _records_ctx(request: HtmxHttpRequest, env: str, values: dict[str, Any]) -> 
         "first_qs": query_string(values, page=1),
         "last_qs": query_string(values, page=page.num_pages),
     }
+
+
+def _status_panel(env: str) -> str:
+    """The status panel (status.html#status-panel) for a viewer of `env`, the same for
+    every user: kept while the readings it shows are the same (kurrent.web.fragments)."""
+    cards = web.status_cards(env)
+    # When the probed environments were last checked; a health that is not configured
+    # (or switched off) is made afresh, with a new time, for each call, so it is left out.
+    probed = [c["health"].checked_at for c in cards if c["health"].state not in STATIC_STATES]
+    checked = max(probed, default=None)
+    readings = tuple(
+        (
+            card["env"],
+            replace(card["health"], checked_at=None),
+            card["sync"],
+            card["recent"].calls,
+            card["recent"].errors,
+            formatting.window_text(card["recent"].window_s),
+        )
+        for card in cards
+    )
+
+    def render_panel() -> str:
+        ctx = {"cards": cards, "checked": checked}
+        return render_to_string("kurrent/status.html#status-panel", ctx)
+
+    return fragments.fragment("status-panel", env, (), (), (readings, checked), render_panel)
 
 
 def _activity_ctx(request: HtmxHttpRequest, env: str) -> dict[str, Any]:
@@ -130,7 +159,7 @@ def dashboard(request: HtmxHttpRequest) -> HttpResponse:
         "page_sizes": RecordQueryForm.base_fields["size"].choices,
         "record_results": results,
         "activity_feed": _activity_feed(request, env, generation),
-        "cards": web.status_cards(env),
+        "status_panel": _status_panel(env),
         "write_blocked": blocked,
         "create_form": blank_record_form(),
     }
@@ -141,9 +170,10 @@ def dashboard(request: HtmxHttpRequest) -> HttpResponse:
 @require_GET
 def status(request: HtmxHttpRequest) -> HttpResponse:
     """The status panel: polled by the dashboard, or a page of its own without JS."""
-    ctx = {"page": "status", "cards": web.status_cards(web.current_env(request))}
+    env = web.current_env(request)
     if request.htmx:
-        return render(request, "kurrent/status.html#status-panel", ctx)
+        return HttpResponse(_status_panel(env))
+    ctx = {"page": "status", "status_panel": _status_panel(env)}
     return render(request, "kurrent/status.html", ctx)
 
 
