@@ -5,11 +5,11 @@ activity feed, and the admins' environment switch.
 Each part is a partial rendered by the same template for the first page and for every
 htmx refresh (the status poll, a search, "N new events"), so they cannot drift apart.
 
-The record list and the activity feed come from kurrent.web.fragments, the web layer's
-one cache of HTML, because it more than doubles what bench/http.py measures of the
-dashboard and the search (see its docstring for the key contract). Everything else of a
-page, and everything of a request (the CSRF token, the form's idempotency key, messages,
-the header's user), is rendered for each request.
+The record list, the activity feed and the status panel come from kurrent.web.fragments,
+the web layer's one cache of HTML, because it more than doubles what bench/http.py
+measures of the dashboard, the search and the status poll (see its docstring for the key
+contract). Everything else of a page, and everything of a request (the CSRF token, the
+form's idempotency key, messages, the header's user), is rendered for each request.
 """
 
 from __future__ import annotations
