@@ -276,7 +276,7 @@ def main() -> int:
         started = time.monotonic()
         site.manage("kurrent_seed", str(args.records), "--users", "5", "--no-progress")
         print(f"seeded {args.records} records in {time.monotonic() - started:.1f} s", flush=True)
-        projector = "from kurrent import projector\nprojector.run_live('dev')\n"
+        projector = "from kurrent.readmodel import projector\nprojector.run_live('dev')\n"
         with (
             site.process(projector, "projector"),
             site.gunicorn(workers=args.workers, threads=args.threads, reuse_port=True) as server,

@@ -23,9 +23,16 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
-from kurrent import config, roles, streams, userdata
+from kurrent import config, roles
 from kurrent.errors import Conflict, KurrentError, ValidationError
-from kurrent.models import Activity, ProjectionCheckpoint, StreamRecord, UserDataEntry
+from kurrent.models import (
+    Activity,
+    ProjectionCheckpoint,
+    SkippedEvent,
+    StreamRecord,
+    UserDataEntry,
+)
+from kurrent.services import records, userdata
 
 _TAG_HELP = "Lower-case letters, digits, - and _ (at most 40 characters)."
 
@@ -119,7 +126,7 @@ class StreamRecordForm(forms.ModelForm):
         try:
             if self.instance.pk:
                 expected = cleaned.get("expected_version")
-                self.written = streams.update_record(
+                self.written = records.update_record(
                     user,
                     str(self.instance.record_id),
                     expected_version=self.instance.version if expected is None else expected,
@@ -127,7 +134,7 @@ class StreamRecordForm(forms.ModelForm):
                     **fields,
                 )
             else:
-                self.written = streams.create_record(user, env=cleaned["env"], **fields)
+                self.written = records.create_record(user, env=cleaned["env"], **fields)
         except ValidationError as exc:
             target = {"data": "data_text", "tags": "tags_text"}.get(exc.field, exc.field)
             self.add_error(target if target in self.fields else None, exc.message)
@@ -276,7 +283,7 @@ class StreamRecordAdmin(_AdminOnly, admin.ModelAdmin):
 
     def _history(self, request: HttpRequest, obj: StreamRecord) -> tuple[list, str]:
         try:
-            return streams.record_history(request.user, str(obj.record_id), env=obj.env), ""
+            return records.record_history(request.user, str(obj.record_id), env=obj.env), ""
         except KurrentError as exc:
             return [], str(exc) or "The history could not be read from KurrentDB."
 
@@ -330,7 +337,7 @@ class StreamRecordAdmin(_AdminOnly, admin.ModelAdmin):
             request,
             queryset,
             "Deleted",
-            lambda row: streams.delete_record(
+            lambda row: records.delete_record(
                 request.user, str(row.record_id), expected_version=row.version, env=row.env
             ),
         )
@@ -360,7 +367,7 @@ class StreamRecordAdmin(_AdminOnly, admin.ModelAdmin):
                 tags.remove(tag)
             else:
                 return
-            streams.update_record(
+            records.update_record(
                 request.user,
                 str(row.record_id),
                 expected_version=row.version,
@@ -396,7 +403,7 @@ class StreamRecordAdmin(_AdminOnly, admin.ModelAdmin):
             request,
             queryset.exclude(is_public=public),
             "Updated",
-            lambda row: streams.update_record(
+            lambda row: records.update_record(
                 request.user,
                 str(row.record_id),
                 expected_version=row.version,
@@ -540,3 +547,25 @@ class ActivityAdmin(_AdminOnly, admin.ModelAdmin):
     list_filter = ("env", "kind", "event_type")
     search_fields = ("title", "actor_name", "stream_name", "=object_id")
     ordering = ("-position",)
+
+
+@admin.register(SkippedEvent)
+class SkippedEventAdmin(_AdminOnly, admin.ModelAdmin):
+    """Events the projector could not apply: what, where and why (read only; only a
+    rebuild writes them again)."""
+
+    list_display = ("skipped_at", "env", "reason", "event_type", "stream_name", "revision")
+    list_filter = ("env", "reason", "event_type")
+    search_fields = ("stream_name", "=event_id", "detail")
+    ordering = ("-position",)
+    readonly_fields = (
+        "env",
+        "stream_name",
+        "revision",
+        "position",
+        "event_type",
+        "event_id",
+        "reason",
+        "detail",
+        "skipped_at",
+    )

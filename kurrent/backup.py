@@ -156,7 +156,7 @@ def _put_bytes(line: dict[str, Any], name: str, raw: bytes, *, empty_as_null: bo
     except (ValueError, UnicodeDecodeError, RecursionError):
         value = _NOT_JSON
     if value is not _NOT_JSON and _compact(value) == raw:
-        line[name] = value
+        line[name] = value  # _compact refused NaN, infinities and lone surrogates
     else:
         line[f"{name}_base64"] = base64.b64encode(raw).decode("ascii")
 
@@ -164,8 +164,15 @@ def _put_bytes(line: dict[str, Any], name: str, raw: bytes, *, empty_as_null: bo
 _NOT_JSON = object()
 
 
-def _compact(value: Any) -> bytes:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+def _compact(value: Any) -> bytes | None:
+    """The compact JSON of `value`; None for what a JSON line cannot hold as JSON (NaN,
+    infinities, lone surrogates), which is then exported as the bytes stored."""
+    try:
+        return json.dumps(
+            value, ensure_ascii=False, separators=(",", ":"), allow_nan=False
+        ).encode()
+    except (ValueError, UnicodeEncodeError):
+        return None
 
 
 def head_position(env: str, selection: Selection) -> int:
@@ -375,7 +382,10 @@ def _bytes_field(
         return b""
     if item[name] is None and not required:
         return b""
-    return _compact(item[name])
+    compact = _compact(item[name])
+    if compact is None:
+        raise bad(f"{name!r} holds NaN, an infinity or a lone surrogate: use {encoded!r}")
+    return compact
 
 
 @dataclass

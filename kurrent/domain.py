@@ -25,7 +25,7 @@ from kurrent.events import (
     UserDataStored,
     UserDataUpdated,
     decode,
-    has_nul,
+    unstorable,
 )
 
 MAX_NAME = 200
@@ -257,8 +257,9 @@ def clean_object(field_name: str, value: Any, *, max_bytes: int) -> dict:
             raise ValidationError(field_name, f"is not valid JSON ({_short(exc)})") from None
     if not isinstance(value, dict):
         raise ValidationError(field_name, "must be a JSON object ({...})")
-    if has_nul(value):
-        raise ValidationError(field_name, "must not contain NUL characters (\\u0000)")
+    found = unstorable(value)
+    if found:
+        raise ValidationError(field_name, f"must not contain {found}")
     try:
         encoded = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     except (TypeError, ValueError, RecursionError) as exc:

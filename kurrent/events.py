@@ -261,12 +261,19 @@ def _parse_meta(raw: bytes) -> EventMeta:
     actor_id = _int_or_none(meta.get("actor_id"))
     version = _int_or_none(meta.get("schema_version"))
     return EventMeta(
-        actor=str(meta.get("actor") or "")[:150],
+        actor=_plain_text(meta.get("actor"))[:150],
         actor_id=actor_id,
-        timestamp=str(meta.get("timestamp") or ""),
-        correlation_id=str(meta.get("$correlationId") or "")[:100],
+        timestamp=_plain_text(meta.get("timestamp"))[:64],
+        correlation_id=_plain_text(meta.get("$correlationId"))[:100],
         schema_version=SCHEMA_VERSION if version is None else version,
     )
+
+
+def _plain_text(value: Any) -> str:
+    """Metadata text as any database stores it: no NUL, no lone surrogates (another
+    program's metadata is not checked before it is written)."""
+    text = str(value or "").replace("\x00", "")
+    return text if text.isascii() else text.encode("utf-8", "replace").decode("utf-8")
 
 
 def _int_or_none(value: Any) -> int | None:
@@ -304,7 +311,8 @@ def _fields_of(event: DomainEvent) -> dict[str, Any]:
 @dataclass(frozen=True)
 class Envelope:
     """A recorded event of ours, decoded. `event` is None when its type is unknown to us
-    or its data is malformed: folds and the projector skip it (and count it)."""
+    or its data is malformed (`problem` says why): folds and the projector skip it, and
+    the projector counts and records it."""
 
     event: DomainEvent | None
     event_type: str
@@ -314,6 +322,8 @@ class Envelope:
     event_id: str
     recorded_at: datetime
     meta: EventMeta = field(default_factory=EventMeta)
+    # Why `event` is None: "<reason>: <detail>", the reason one of PROBLEM_REASONS.
+    problem: str = ""
 
 
 def decode(recorded: RecordedEvent) -> Envelope:
@@ -372,10 +382,16 @@ def _envelope(
     # "When" is the writer's timestamp from the metadata, so the writer's own view and
     # every replay agree; events of other writers fall back to the server's time.
     when = _parse_time(meta.timestamp) or server_time or datetime.fromtimestamp(0, UTC)
-    if decoded is not None and type(decoded).__name__ == event_type:
-        event = _checked(decoded, data)
-    else:
-        event = _decode_data(event_type, data)
+    try:
+        if meta.schema_version > SCHEMA_VERSION:
+            raise Problem("unsupported_schema_version", f"schema version {meta.schema_version}")
+        if decoded is not None and type(decoded).__name__ == event_type:
+            event: DomainEvent | None = _checked(decoded, data)
+        else:
+            event = _decode_data(event_type, data)
+        problem = ""
+    except Problem as exc:
+        event, problem = None, str(exc)
     return Envelope(
         event=event,
         event_type=event_type,
@@ -385,6 +401,7 @@ def _envelope(
         event_id=event_id,
         recorded_at=when,
         meta=meta,
+        problem=problem,
     )
 
 
@@ -393,9 +410,72 @@ def _parse_time(text: str) -> datetime | None:
         return None
     try:
         parsed = datetime.fromisoformat(text)
-    except ValueError:
+        parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        # Another writer's year 1 or 9999 in some offset cannot be turned into UTC.
+        return parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+class Problem(ValueError):
+    """Why an event of ours cannot be applied: `reason` is one of PROBLEM_REASONS (the
+    projector counts skipped events by it), the detail says exactly what."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        assert reason in PROBLEM_REASONS, reason
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+
+
+PROBLEM_REASONS = (
+    "unknown_type",  # not one of EVENT_TYPES
+    "malformed_json",  # not JSON, or not UTF-8
+    "not_an_object",  # JSON, but not an object
+    "unstorable_value",  # NaN, infinities, lone surrogates, NUL, numbers beyond a float
+    "wrong_shape",  # a field missing or of the wrong type
+    "out_of_range",  # a text too long or empty, an id out of range
+    "unsupported_schema_version",  # written by a newer version of this app
+    "not_created",  # an update or delete of a record or entry never created
+    "already_created",  # a second create in one stream
+    "wrong_owner",  # user data whose owner is not the stream's user
+    "wrong_stream",  # a stream name of our categories that is not one of ours
+    "database_rejected",  # the read model's database refused the row
+    "apply_failed",  # our own code failed on it (a bug: see the log)
+)
+# Floats beyond this are infinite; integers beyond it cannot be turned into one.
+_FLOAT_MAX = 1.7976931348623157e308
+
+
+def unstorable(value: Any) -> str | None:
+    """What in a JSON value no database can store or no client can read back, if
+    anything: NaN and infinities (Python's json reads `NaN` and turns 1e400 into
+    inf), lone surrogates (JSON's "\\ud800" escape: not encodable as UTF-8), NUL
+    characters (PostgreSQL refuses them), integers beyond a float's range."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return "a NUL character (\\u0000)"
+            if not item.isascii():
+                try:
+                    item.encode("utf-8")
+                except UnicodeEncodeError:
+                    return "a lone surrogate (an escape such as \\ud800 that is half a character)"
+        elif isinstance(item, bool) or item is None:
+            continue
+        elif isinstance(item, float):
+            if item != item or item in (float("inf"), float("-inf")):
+                return "a number that is not finite (NaN, Infinity or beyond 1.8e308)"
+        elif isinstance(item, int):
+            if abs(item) > _FLOAT_MAX:
+                return "a number beyond 1.8e308"
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return None
 
 
 def has_nul(value: Any) -> bool:
@@ -414,32 +494,32 @@ def has_nul(value: Any) -> bool:
     return False
 
 
-def _decode_data(event_type: str, raw: bytes) -> DomainEvent | None:
+def _decode_data(event_type: str, raw: bytes) -> DomainEvent:
     cls = EVENT_TYPES.get(event_type)
     if cls is None:
-        return None
+        raise Problem("unknown_type", event_type[:100])
     try:
         data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        return None
-    if not isinstance(data, dict) or has_nul(data):
-        return None
-    try:
-        return _build(cls, data)
-    except (TypeError, ValueError):
-        return None
+    except UnicodeDecodeError:
+        raise Problem("malformed_json", "the data is not UTF-8") from None
+    except (ValueError, RecursionError) as exc:
+        raise Problem("malformed_json", str(exc).split("\n")[0][:120]) from None
+    if not isinstance(data, dict):
+        raise Problem("not_an_object", f"the data is a JSON {type(data).__name__}")
+    found = unstorable(data)
+    if found:
+        raise Problem("unstorable_value", f"the data holds {found}")
+    return _build(cls, data)
 
 
-def _checked(event: DomainEvent, raw: bytes) -> DomainEvent | None:
-    """A domain event of ours, as `_decode_data` would rebuild it from `raw`, its JSON.
-    (JSON writes a NUL character as \\u0000: without that text, `raw` holds none.)"""
+def _checked(event: DomainEvent, raw: bytes) -> DomainEvent:
+    """A domain event of ours, as `_decode_data` would rebuild it from `raw`, its JSON
+    (the writer checked its values with the same rules: `unstorable`)."""
     data = _fields_of(event)
-    if b"\\u0000" in raw and has_nul(data):
-        return None
-    try:
-        return _build(type(event), data)
-    except (TypeError, ValueError):
-        return None
+    found = unstorable(data)
+    if found:
+        raise Problem("unstorable_value", f"the data holds {found}")
+    return _build(type(event), data)
 
 
 _SHAPES: dict[type, dict[str, type | tuple[type, ...]]] = {
@@ -485,26 +565,40 @@ def _build(cls: type, data: Mapping[str, Any]) -> DomainEvent:
     kwargs: dict[str, Any] = {}
     for name, kind in _SHAPES[cls].items():
         value = data.get(name)
-        if kind is int and isinstance(value, bool):
-            raise TypeError(name)
-        if not isinstance(value, kind):
-            raise TypeError(name)
+        if (kind is int and isinstance(value, bool)) or not isinstance(value, kind):
+            raise Problem("wrong_shape", f"{name} must be {_KIND_NAMES[kind]}")
         kwargs[name] = value
     if cls is UserDataStored:
-        kwargs["key"] = str(data.get("key") or "")
+        key = data.get("key") or ""
+        if not isinstance(key, str):
+            raise Problem("wrong_shape", "key must be text")
+        kwargs["key"] = key
     if "tags" in kwargs and not all(isinstance(t, str) for t in kwargs["tags"]):
-        raise TypeError("tags")
+        raise Problem("wrong_shape", "tags must be a list of text")
     if "changes" in kwargs:
         allowed = RECORD_FIELDS if cls is StreamUpdated else ENTRY_FIELDS
         for name, value in kwargs["changes"].items():
-            if name not in allowed or not isinstance(value, _CHANGE_SHAPES[name]):
-                raise TypeError(name)
+            if name not in allowed:
+                raise Problem("wrong_shape", f"changes.{name[:40]} is not a field")
+            if not isinstance(value, _CHANGE_SHAPES[name]):
+                raise Problem(
+                    "wrong_shape", f"changes.{name} must be {_KIND_NAMES[_CHANGE_SHAPES[name]]}"
+                )
             if name == "tags" and not all(isinstance(t, str) for t in value):
-                raise TypeError("tags")
+                raise Problem("wrong_shape", "changes.tags must be a list of text")
             _check_size(name, value)
     for name, value in kwargs.items():
         _check_size(name, value)
     return cls(**kwargs)
+
+
+_KIND_NAMES = {
+    str: "text",
+    dict: "an object",
+    list: "a list",
+    bool: "true or false",
+    int: "a whole number",
+}
 
 
 # Column sizes of the read model: an event from another writer that exceeds them is
@@ -515,8 +609,8 @@ _TEXT_LIMITS = {"name": 200, "owner": 150, "category": 100, "entry_type": 20, "k
 def _check_size(name: str, value: Any) -> None:
     limit = _TEXT_LIMITS.get(name)
     if limit is not None and not (0 < len(value) <= limit or (name == "key" and not value)):
-        raise ValueError(name)
+        raise Problem("out_of_range", f"{name} must be 1 to {limit} characters (got {len(value)})")
     if name == "tags" and (len(value) > 100 or not all(0 < len(t) <= 40 for t in value)):
-        raise ValueError(name)
+        raise Problem("out_of_range", "tags: at most 100, each 1 to 40 characters")
     if name in ("owner_id", "user_id") and not 0 <= value < 2**63:
-        raise ValueError(name)
+        raise Problem("out_of_range", f"{name} must be from 0 to 2**63 - 1")

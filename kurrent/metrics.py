@@ -38,6 +38,12 @@ RECONNECT_ATTEMPTS = Gauge(
     ["env"],
 )
 STREAMS_OPEN = Gauge("kurrent_streams_open", "Long reads and subscriptions open now.", ["env"])
+PROJECTOR_SKIPPED = Counter(
+    "kurrent_projector_skipped",
+    "Events of our streams the projector could not apply and skipped, by reason "
+    "(kurrent.events.PROBLEM_REASONS); each is recorded for admins as a SkippedEvent.",
+    ["env", "reason"],
+)
 
 
 def sample(name: str, **labels: str) -> float:

@@ -12,10 +12,17 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.postgres.search import SearchVectorField
 from django.db import models
-from django.db.models import Q
 
 
 class ReadModelQuerySet(models.QuerySet):
+    def visible_to(self, actor) -> ReadModelQuerySet:
+        """What `actor` may see (kurrent.readmodel.visibility: public, own, or all for
+        an admin)."""
+        from kurrent.readmodel.visibility import visible_filter
+
+        condition = visible_filter(actor)
+        return self if condition is None else self.filter(condition)
+
     def live(self) -> ReadModelQuerySet:
         """Not deleted: what lists and searches show.
 
@@ -28,12 +35,6 @@ class ReadModelQuerySet(models.QuerySet):
 class StreamRecordQuerySet(ReadModelQuerySet):
     def for_env(self, env: str) -> StreamRecordQuerySet:
         return self.filter(env=env)
-
-    def visible_to(self, user, *, admin: bool) -> StreamRecordQuerySet:
-        """Public records and the user's own; everything for an admin."""
-        if admin:
-            return self
-        return self.filter(Q(is_public=True) | Q(owner_id=user.pk))
 
     def with_tags(self, tags) -> StreamRecordQuerySet:
         """Records carrying every one of `tags`."""
@@ -134,7 +135,9 @@ class RecordSearch(models.Model):
 class RecordTag(models.Model):
     """One row per (record, tag), so "all of these tags" is an indexed query on any DB."""
 
-    record = models.ForeignKey(StreamRecord, on_delete=models.CASCADE, related_name="tag_rows")
+    # DO_NOTHING: the projector deletes a record's tags before the record, so that
+    # deleting 100,000 records (a rebuild) is one DELETE, not a fetch of every row.
+    record = models.ForeignKey(StreamRecord, on_delete=models.DO_NOTHING, related_name="tag_rows")
     tag = models.CharField(max_length=40)
 
     class Meta:
@@ -225,6 +228,8 @@ class Activity(models.Model):
     is_public = models.BooleanField(default=False)
     recorded_at = models.DateTimeField()
 
+    objects = ReadModelQuerySet.as_manager()
+
     class Meta:
         verbose_name_plural = "activities"
         constraints = [
@@ -236,3 +241,31 @@ class Activity(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_type} {self.stream_name}"
+
+
+class SkippedEvent(models.Model):
+    """An event of one of our streams that the projector could not apply, and why.
+
+    The checkpoint moves past it (the projector never retries one event forever); this
+    row is what an admin sees of it, on the status page and in /admin/. A rebuild meets
+    the same event again and records it once more (the rows of an environment are
+    emptied with its other tables)."""
+
+    env = models.CharField(max_length=20)
+    stream_name = models.CharField(max_length=200)
+    revision = models.BigIntegerField()
+    position = models.BigIntegerField()
+    event_type = models.CharField(max_length=100)
+    event_id = models.CharField(max_length=36)
+    reason = models.CharField(max_length=40)  # one of kurrent.events.PROBLEM_REASONS
+    detail = models.TextField(blank=True)
+    skipped_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["env", "position"], name="kurrent_skipped_position"),
+        ]
+        indexes = [models.Index(fields=["env", "-position"], name="kurrent_skipped_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.stream_name}@{self.revision}: {self.reason}"

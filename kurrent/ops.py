@@ -39,10 +39,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from kurrent import config, projector
+from kurrent import config
 from kurrent.connection import CONNECTED, DEGRADED, STATES, Health, connections
 from kurrent.errors import KurrentError
-from kurrent.projector import SyncStatus
+from kurrent.readmodel import status
+from kurrent.readmodel.status import SyncStatus
 
 log = logging.getLogger("kurrent.ops")
 
@@ -52,7 +53,7 @@ HEALTH_REFRESH_S = 1.0  # how often the snapshot asks the connection manager (ch
 
 @dataclass(frozen=True)
 class Lag:
-    """The projector against KurrentDB (`projector.sync_status`), or why it is unknown."""
+    """The projector against KurrentDB (`status.sync_status`), or why it is unknown."""
 
     sync: SyncStatus | None = None
     error: str | None = None  # plain words when the lag could not be measured
@@ -144,7 +145,7 @@ class Snapshots:
 def measure_lag(env: str) -> Lag:
     now = time.monotonic()
     try:
-        sync = projector.sync_status(env)
+        sync = status.sync_status(env)
     except KurrentError:
         return Lag(error="KurrentDB did not answer the projector's question", measured_at=now)
     except DatabaseError:

@@ -10,8 +10,9 @@ from typing import Any
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
-from kurrent import roles, streams, userdata
+from kurrent import roles
 from kurrent.errors import Forbidden, NotFound, ValidationError
+from kurrent.services import records, userdata
 from kurrent.web.http import HtmxHttpRequest
 from kurrent.web.outcomes import UNAVAILABLE
 
@@ -28,7 +29,7 @@ def admin_only(request: HtmxHttpRequest) -> None:
 
 def get_record(request: HtmxHttpRequest, env: str, record_id: str) -> Any:
     try:
-        return streams.get_record(request.user, record_id, env=env)
+        return records.get_record(request.user, record_id, env=env)
     except NotFound:
         raise Http404("No such record") from None
     except Forbidden:
@@ -42,8 +43,8 @@ def get_record_or_deleted(request: HtmxHttpRequest, env: str, record_id: str) ->
         return get_record(request, env, record_id)
     except Http404:
         try:
-            history = streams.record_history(request.user, record_id, env=env)
-            return streams.record_at_version(request.user, record_id, history[-1].version, env=env)
+            history = records.record_history(request.user, record_id, env=env)
+            return records.record_at_version(request.user, record_id, history[-1].version, env=env)
         except (NotFound, ValidationError, IndexError):
             raise Http404("No such record") from None
         except Forbidden:

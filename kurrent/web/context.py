@@ -20,9 +20,10 @@ from typing import Any
 
 from django.http import HttpRequest
 
-from kurrent import config, metrics, projector, roles
+from kurrent import config, metrics, roles
 from kurrent.connection import connections
 from kurrent.errors import KurrentError
+from kurrent.readmodel import activity, status
 
 SESSION_ENV_KEY = "kurrent_env"
 WRITABLE_STATES = ("connected", "degraded")
@@ -60,7 +61,7 @@ _sync_lock = Lock()
 
 
 def sync_status(env: str) -> Any:
-    """projector.sync_status, at most once per sync interval per environment.
+    """status.sync_status, at most once per sync interval per environment.
 
     A cache of a data reading, not of HTML: every open dashboard polls the status
     panel, and without it each poll would read the head of $all once per
@@ -74,10 +75,10 @@ def sync_status(env: str) -> Any:
         cached = _sync_cache.get(key)
         if cached is not None and now - cached[0] < profile.sync_interval_s:
             return cached[1]
-    status = projector.sync_status(env)
+    reading = status.sync_status(env)
     with _sync_lock:
-        _sync_cache[key] = (now, status)
-    return status
+        _sync_cache[key] = (now, reading)
+    return reading
 
 
 def forget_readings() -> None:
@@ -183,10 +184,10 @@ def activity_for(user: Any, env: str, *, limit: int = 20) -> list[Any]:
     """The newest events of `env` this user may see, newest first.
 
     The feed names records, so a private record's title never reaches others
-    (projector.recent_events filters by the actor)."""
-    return projector.recent_events(env, limit=limit, actor=user)
+    (activity.recent_events filters by the actor)."""
+    return activity.recent_events(env, limit=limit, actor=user)
 
 
 def activity_count_after(user: Any, env: str, after: int) -> int:
     """How many visible events arrived after position `after` (capped)."""
-    return len(projector.recent_events(env, limit=NEW_EVENTS_CAP, after_position=after, actor=user))
+    return len(activity.recent_events(env, limit=NEW_EVENTS_CAP, after_position=after, actor=user))

@@ -14,9 +14,10 @@ from typing import Any
 import pytest
 from kurrentdbclient import KurrentDBClient
 
-from kurrent import ops, streams, userdata
+from kurrent import ops
 from kurrent.connection import connections
 from kurrent.roles import ADMIN, EDITOR, VIEWER
+from kurrent.services import records, userdata
 from tests.conftest import point_env_at
 
 PASSWORD = "abuse-tests-password-1"
@@ -72,7 +73,7 @@ def world(db: None, settings: Any) -> Iterator[World]:
             "admin": make_user("ada", ADMIN),
             "owner": make_user("olga", EDITOR),
         }
-        record = streams.create_record(
+        record = records.create_record(
             users["owner"], name="Sample record", data={"n": 1}, tags=["sample"], is_public=True
         )
         entry = userdata.store_entry(

@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth.models import Group, User
 
-from kurrent import ops, streams, userdata
+from kurrent import ops
 from kurrent.roles import EDITOR
+from kurrent.services import records, userdata
 from tests.abuse.conftest import PASSWORD
 from tests.abuse.test_role_matrix import PATTERNS, concrete_url
 
@@ -86,7 +87,7 @@ def payloads(world):
     owner.groups.add(Group.objects.get(name=EDITOR))
     owner.first_name = SCRIPT
     owner.save()
-    record = streams.create_record(
+    record = records.create_record(
         owner,
         name=f"{SCRIPT}{ATTR}",
         data={"note": SCRIPT, SCRIPT: ATTR, "nested": [{"x": SCRIPT}]},
@@ -94,7 +95,7 @@ def payloads(world):
         metadata={"source": SCRIPT},
         is_public=True,
     )
-    record = streams.update_record(
+    record = records.update_record(
         owner, record.id, expected_version=0, data={"note": ATTR, "changed": SCRIPT}
     )
     entry = userdata.store_entry(

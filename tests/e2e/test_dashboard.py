@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from kurrent import streams, userdata
 from kurrent.models import StreamRecord
+from kurrent.services import records, userdata
 from tests.conftest import point_env_at
 from tests.e2e.conftest import sign_in
 
@@ -86,7 +86,7 @@ def test_create_search_open_edit_delete(new_page, alice):
 
 
 def test_two_editors_conflict_and_nothing_is_lost(new_page, alice):
-    record = streams.create_record(alice, name="Shared census", data={"count": 1})
+    record = records.create_record(alice, name="Shared census", data={"count": 1})
     first = new_page(user=alice)
     second = new_page(user=alice)
     edit = f"/kurrent-db-demo/records/{record.id}/edit/"
@@ -107,20 +107,20 @@ def test_two_editors_conflict_and_nothing_is_lost(new_page, alice):
     expect(table).to_contain_text("Name from tab two")
     # What the second user typed is still in the form; nothing was saved over tab one.
     expect(second.get_by_label("Name")).to_have_value("Name from tab two")
-    assert streams.get_record(alice, record.id).name == "Name from tab one"
+    assert records.get_record(alice, record.id).name == "Name from tab one"
 
     # Saving again is a deliberate choice, made after seeing both.
     second.get_by_role("button", name="Save my merged version").click()
     expect(second.get_by_role("heading", name="Name from tab two")).to_be_visible()
-    saved = streams.get_record(alice, record.id)
+    saved = records.get_record(alice, record.id)
     assert (saved.name, saved.data, saved.version) == ("Name from tab two", {"count": 2}, 2)
-    history = [h.event_type for h in streams.record_history(alice, record.id)]
+    history = [h.event_type for h in records.record_history(alice, record.id)]
     assert history == ["StreamCreated", "StreamUpdated", "StreamUpdated"]
 
 
 def test_private_data_never_shows_to_another_user(new_page, alice, bob):
-    secret = streams.create_record(alice, name="Alice private nest", data={"gps": "secret"})
-    streams.create_record(alice, name="Alice public nest", data={}, is_public=True)
+    secret = records.create_record(alice, name="Alice private nest", data={"gps": "secret"})
+    records.create_record(alice, name="Alice public nest", data={}, is_public=True)
     userdata.store_entry(
         alice, entry_type="profile", category="alice-diary", value={"note": "mine"}
     )
@@ -183,11 +183,11 @@ def test_status_card_goes_down_and_comes_back_without_a_reload(new_page, alice, 
 
 
 def test_new_events_are_announced_not_pushed(new_page, alice, bob):
-    streams.create_record(alice, name="Already here", data={}, is_public=True)
+    records.create_record(alice, name="Already here", data={}, is_public=True)
     page = new_page(user=alice)
     feed = page.locator("#activity-feed .activity-list li")
     expect(feed).to_have_count(1)
-    streams.create_record(bob, name="Arrived later", data={}, is_public=True)
+    records.create_record(bob, name="Arrived later", data={}, is_public=True)
     button = page.get_by_role("button", name=re.compile(r"1 new event"))
     expect(button).to_be_visible(timeout=10_000)
     expect(feed).to_have_count(1)  # the list did not move under the reader
@@ -235,16 +235,16 @@ def test_pages_work_without_javascript(new_page, alice):
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 @pytest.mark.parametrize("width", [360, 1280])
 def test_screenshots_and_layout(new_page, alice, screenshots, width, scheme):
-    record = streams.create_record(
+    record = records.create_record(
         alice,
         name="Emperor colony census",
         data={"species": "emperor", "count": 318, "site": {"lat": -75.5, "lon": 26.6}},
         tags=["census", "emperor"],
         is_public=True,
     )
-    streams.update_record(alice, record.id, expected_version=0, tags=["census", "emperor", "2026"])
+    records.update_record(alice, record.id, expected_version=0, tags=["census", "emperor", "2026"])
     for i in range(6):
-        streams.create_record(
+        records.create_record(
             alice, name=f"Adélie nest {i}", data={"nest": i}, tags=["nests"], is_public=i % 2 == 0
         )
     page = new_page(user=alice, width=width, scheme=scheme)
@@ -305,7 +305,7 @@ CHECKED = [
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 def test_text_contrast_is_at_least_4_5_to_1(new_page, alice, scheme):
-    streams.create_record(alice, name="Contrast check", data={}, tags=["x"], is_public=True)
+    records.create_record(alice, name="Contrast check", data={}, tags=["x"], is_public=True)
     page = new_page(user=alice, scheme=scheme)
     ratios = page.evaluate(CONTRAST_JS, CHECKED)
     missing = [s for s, r in ratios if r is None]

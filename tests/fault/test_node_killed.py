@@ -24,7 +24,7 @@ from tests.live import Browser, Server
 
 NEW = "/kurrent-db-demo/records/new/"
 STATUS = "/kurrent-db-demo/status/"
-PROJECTOR = "from kurrent import projector\nprojector.run_live('dev')\n"
+PROJECTOR = "from kurrent.readmodel import projector\nprojector.run_live('dev')\n"
 
 
 @dataclass

@@ -30,7 +30,7 @@ DUMP = (
     f"WORDS = {WORDS!r}\n"
     + """
 import json
-from kurrent import search
+from kurrent.readmodel import search
 from kurrent.models import Activity, ProjectionCheckpoint, RecordTag, StreamRecord, UserDataEntry
 
 def rows(qs, *fields):
@@ -137,12 +137,14 @@ def test_projector_killed_mid_rebuild_then_restarted(fault_site):
     fs = fault_site
     node = fs.start_node()
     head = write_history(node.url)
-    fs.site.python("from kurrent import projector\nprojector.catch_up('dev')")
+    fs.site.python("from kurrent.readmodel import projector\nprojector.catch_up('dev')")
     assert checkpoint(fs) == head
 
     killed_at = None
     for _attempt in range(3):  # a loaded machine might finish a rebuild between two looks
-        with fs.site.process("from kurrent import projector\nprojector.rebuild('dev')") as rebuild:
+        with fs.site.process(
+            "from kurrent.readmodel import projector\nprojector.rebuild('dev')"
+        ) as rebuild:
             deadline = time.monotonic() + 120
             while time.monotonic() < deadline and rebuild.process.poll() is None:
                 position = checkpoint(fs)
@@ -159,10 +161,10 @@ def test_projector_killed_mid_rebuild_then_restarted(fault_site):
     assert len(partial["activity"]) < RECORDS * (UPDATES + 1)
 
     # Started again: the projector resumes from the checkpoint the kill left.
-    fs.site.python("from kurrent import projector\nprojector.catch_up('dev')")
+    fs.site.python("from kurrent.readmodel import projector\nprojector.catch_up('dev')")
     resumed = json.loads(fs.site.python(DUMP))
 
-    fs.site.python("from kurrent import projector\nprojector.rebuild('dev')")
+    fs.site.python("from kurrent.readmodel import projector\nprojector.rebuild('dev')")
     clean = json.loads(fs.site.python(DUMP))
 
     assert len(clean["records"]) == RECORDS

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from kurrent import streams
 from kurrent.models import StreamRecord, UserDataEntry
+from kurrent.services import records
 from tests.kurrent.viewtools import SCRIPT, entry, record
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("kdb")]
@@ -81,7 +81,7 @@ class TestChangeForm:
         )
         assert response.status_code == 302
         created = StreamRecord.objects.get(name="From admin")
-        history = streams.record_history(staff_admin, str(created.record_id))
+        history = records.record_history(staff_admin, str(created.record_id))
         assert [h.event_type for h in history] == ["StreamCreated"]
         assert history[0].actor == "admin"
         assert created.tags == ["one", "two"]
@@ -104,12 +104,12 @@ class TestChangeForm:
             },
         )
         assert response.status_code == 302
-        assert streams.get_record(alice, r.id).name == "After"
-        assert streams.get_record(alice, r.id).version == 1
+        assert records.get_record(alice, r.id).name == "After"
+        assert records.get_record(alice, r.id).version == 1
 
     def test_a_stale_form_is_a_conflict_error(self, client, staff_admin, alice):
         r = record(alice, name="Before")
-        streams.update_record(alice, r.id, expected_version=0, name="Meanwhile")
+        records.update_record(alice, r.id, expected_version=0, name="Meanwhile")
         client.force_login(staff_admin)
         response = client.post(
             f"/admin/kurrent/streamrecord/{row(r).pk}/change/",
@@ -117,7 +117,7 @@ class TestChangeForm:
         )
         assert response.status_code == 200
         assert "changed by someone else" in response.content.decode()
-        assert streams.get_record(alice, r.id).name == "Meanwhile"
+        assert records.get_record(alice, r.id).name == "Meanwhile"
 
     def test_bad_json_is_a_field_error(self, client, staff_admin, alice):
         r = record(alice)
@@ -128,11 +128,11 @@ class TestChangeForm:
         )
         assert response.status_code == 200
         assert "is not valid JSON" in response.content.decode()
-        assert streams.get_record(alice, r.id).version == 0
+        assert records.get_record(alice, r.id).version == 0
 
     def test_history_view_shows_the_events(self, client, staff_admin, alice):
         r = record(alice, name=SCRIPT)
-        streams.update_record(alice, r.id, expected_version=0, tags=["x"])
+        records.update_record(alice, r.id, expected_version=0, tags=["x"])
         client.force_login(staff_admin)
         response = client.get(f"/admin/kurrent/streamrecord/{row(r).pk}/history/")
         assert response.status_code == 200
@@ -152,7 +152,7 @@ class TestBulkActions:
         done = run_action(client, "delete_records", [row(a), row(b)], confirm="yes")
         assert done.status_code == 302
         assert StreamRecord.objects.filter(deleted=True).count() == 2
-        assert streams.record_history(alice, a.id)[-1].event_type == "StreamDeleted"
+        assert records.record_history(alice, a.id)[-1].event_type == "StreamDeleted"
 
     def test_add_and_remove_a_tag(self, client, staff_admin, alice):
         a = record(alice, tags=["census"])
@@ -160,16 +160,16 @@ class TestBulkActions:
         page = run_action(client, "add_tag", [row(a)])
         assert 'name="tag"' in page.content.decode()
         run_action(client, "add_tag", [row(a)], confirm="yes", tag="rare")
-        assert streams.get_record(alice, a.id).tags == ("census", "rare")
+        assert records.get_record(alice, a.id).tags == ("census", "rare")
         run_action(client, "remove_tag", [row(a)], confirm="yes", tag="census")
-        assert streams.get_record(alice, a.id).tags == ("rare",)
+        assert records.get_record(alice, a.id).tags == ("rare",)
 
     def test_a_bad_tag_is_reported_and_changes_nothing(self, client, staff_admin, alice):
         a = record(alice, tags=["census"])
         client.force_login(staff_admin)
         response = run_action(client, "add_tag", [row(a)], confirm="yes", tag="Bad Tag!")
         assert response.status_code == 302
-        assert streams.get_record(alice, a.id).tags == ("census",)
+        assert records.get_record(alice, a.id).tags == ("census",)
         messages = [str(m) for m in response.wsgi_request._messages]
         assert any("is not a tag" in m for m in messages)
 
@@ -181,9 +181,9 @@ class TestBulkActions:
             in run_action(client, "make_public", [row(a)]).content.decode()
         )
         run_action(client, "make_public", [row(a)], confirm="yes")
-        assert streams.get_record(alice, a.id).is_public is True
+        assert records.get_record(alice, a.id).is_public is True
         run_action(client, "make_private", [row(a)], confirm="yes")
-        assert streams.get_record(alice, a.id).is_public is False
+        assert records.get_record(alice, a.id).is_public is False
 
     def test_user_data_actions_go_through_the_service(self, client, staff_admin, alice):
         e = entry(alice)

@@ -11,8 +11,8 @@ import pytest
 from django.core.management import CommandError, call_command
 from kurrentdbclient import NewEvent, StreamState
 
-from kurrent import streams, userdata
 from kurrent.events import STREAM_PREFIXES
+from kurrent.services import records, userdata
 from tests.conftest import point_env_at
 from tests.kurrent.viewtools import closed_port_url, entry, record
 
@@ -42,9 +42,9 @@ def stored(raw_client, prefixes=STREAM_PREFIXES) -> list:
 @pytest.fixture
 def data(kdb, alice, bob):
     first = record(alice, name="Emperor census", is_public=True)
-    streams.update_record(alice, first.id, expected_version=0, name="Emperor census 2026")
+    records.update_record(alice, first.id, expected_version=0, name="Emperor census 2026")
     second = record(bob, name="Gentoo <b>count</b>", data={"ünï": "cødé ✓", "n": 1.5})
-    streams.delete_record(bob, second.id, expected_version=0)
+    records.delete_record(bob, second.id, expected_version=0)
     entry(alice)
     return {"first": first, "second": second}
 
@@ -183,6 +183,27 @@ class TestWhatReadersCannotSee:
             assert base64.b64decode(line["data_base64"]) == payload
             assert base64.b64decode(line["metadata_base64"]) == b"\x01meta"
             assert line["content_type"] == content_type
+
+
+class TestHostileEvents:
+    def test_events_no_json_line_can_hold_are_exported_as_stored(self, kdb, raw_client, tmp_path):
+        """Another program's NaN, 1e400 or lone surrogate: strict JSON lines, bytes kept."""
+        payloads = [b'{"x": NaN}', b'{"x": 1e400}', b'{"x": "\\ud800"}', b"\xff not utf-8"]
+        for payload in payloads:
+            raw_client.append_to_stream(
+                f"pool-{uuid.uuid4()}",
+                events=[NewEvent(type="StreamCreated", data=payload)],
+                current_version=StreamState.NO_STREAM,
+            )
+        path = tmp_path / "hostile.jsonl"
+        out, _ = export(str(path))
+
+        def strict(text: str) -> dict:
+            return json.loads(text, parse_constant=lambda name: pytest.fail(f"{name} in a line"))
+
+        lines = [strict(line) for line in path.read_text(encoding="utf-8").splitlines()]
+        assert [base64.b64decode(line["data_base64"]) for line in lines] == payloads
+        assert "4 event(s)" in out
 
 
 class TestFailures:

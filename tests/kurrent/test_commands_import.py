@@ -12,10 +12,10 @@ import pytest
 from django.core.management import CommandError, call_command
 from kurrentdbclient import KurrentDBClient, NewEvent, StreamState
 
-from kurrent import streams
 from kurrent.connection import connections
 from kurrent.embedded import EmbeddedNode
 from kurrent.models import StreamRecord, UserDataEntry
+from kurrent.services import records
 from tests.conftest import point_env_at
 from tests.kurrent.test_commands_export import export, stored
 from tests.kurrent.viewtools import closed_port_url, entry, record
@@ -64,9 +64,9 @@ def other_node(settings) -> Iterator[Any]:
 @pytest.fixture
 def exported(kdb, alice, bob, tmp_path):
     first = record(alice, name="Emperor census", is_public=True)
-    streams.update_record(alice, first.id, expected_version=0, data={"count": 4})
+    records.update_record(alice, first.id, expected_version=0, data={"count": 4})
     second = record(bob, name="Gentoo ✓", data={"ünï": "cødé"})
-    streams.delete_record(bob, second.id, expected_version=0)
+    records.delete_record(bob, second.id, expected_version=0)
     entry(alice)
     entry(bob, entry_type="preferences", category="display", value={"theme": "dark"})
     path = tmp_path / "backup.jsonl"

@@ -8,8 +8,9 @@ import time
 import pytest
 from kurrentdbclient import NewEvent, StreamState
 
-from kurrent import metrics, ops, streams
+from kurrent import metrics, ops
 from kurrent.connection import connections
+from kurrent.services import records
 from tests.conftest import point_env_at
 from tests.kurrent.viewtools import closed_port_url
 
@@ -67,7 +68,7 @@ class TestHealthy:
         assert response["Cache-Control"].startswith("max-age=0")
 
     def test_it_reports_the_projector_lag(self, client, kdb, alice):
-        streams.create_record(alice, name="Caught up", data={})
+        records.create_record(alice, name="Caught up", data={})
         lag = body(client.get(URL))["environments"]["dev"]["projector"]
         assert lag["events_behind"] == 0
         assert lag["head_position"] > 0
@@ -192,7 +193,7 @@ class TestUnexpectedFailures:
         def broken(env):
             raise RuntimeError("projector exploded")
 
-        monkeypatch.setattr(ops.projector, "sync_status", broken)
+        monkeypatch.setattr(ops.status, "sync_status", broken)
         response = client.get(URL)
         assert response.status_code == 200
         dev = body(response)["environments"]["dev"]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from kurrent import ops, streams
+from kurrent import ops
+from kurrent.services import records
 from tests.conftest import point_env_at
 from tests.kurrent.test_ops_health import foreign_event
 from tests.kurrent.viewtools import closed_port_url
@@ -98,7 +99,7 @@ def scrape(client, settings):
 
 class TestContent:
     def test_connection_and_operation_metrics(self, kdb, alice, scrape):
-        streams.create_record(alice, name="Counted", data={})
+        records.create_record(alice, name="Counted", data={})
         found = scrape()
         assert value(found, "kurrent_calls_total", env="dev", operation="append") >= 1
         assert value(found, "kurrent_call_seconds_count", env="dev", operation="append") >= 1

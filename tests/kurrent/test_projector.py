@@ -13,13 +13,14 @@ from django.core.management import call_command
 from django.db import connection
 from kurrentdbclient import NewEvent, StreamState
 
-from kurrent import projector, streams, userdata
 from kurrent.models import (
     Activity,
     ProjectionCheckpoint,
     StreamRecord,
     UserDataEntry,
 )
+from kurrent.readmodel import activity, apply, projector, status
+from kurrent.services import records, userdata
 from tests.kurrent.readmodel import retrying, tables
 
 pytestmark = [pytest.mark.readmodel]
@@ -55,9 +56,9 @@ class TestCatchUp:
         applied = projector.catch_up()
 
         assert applied == 1
-        record = streams.get_record(alice, record_id)
+        record = records.get_record(alice, record_id)
         assert (record.name, record.version, record.tags) == ("Outside job", 0, ("external",))
-        assert [r.id for r in streams.search_records(alice, "outside").items] == [record_id]
+        assert [r.id for r in records.search_records(alice, "outside").items] == [record_id]
 
     def test_it_resumes_from_its_checkpoint(self, kdb, alice, raw_client):
         _external_create(raw_client, alice, "one")
@@ -71,7 +72,7 @@ class TestCatchUp:
         assert StreamRecord.objects.count() == 2
 
     def test_unknown_events_are_skipped_and_counted(self, kdb, alice, raw_client):
-        record = streams.create_record(alice, name="Known", data={})
+        record = records.create_record(alice, name="Known", data={})
         stream = f"pool-{record.id}"
         raw_client.append_to_stream(
             stream,
@@ -103,12 +104,12 @@ class TestCatchUp:
 
         projector.catch_up()
 
-        status = projector.sync_status()
-        assert status.skipped_events == 4
-        assert status.events_behind == 0
+        sync = status.sync_status()
+        assert sync.skipped_events == 4
+        assert sync.events_behind == 0
         # The skipped event still moved the version: the next write expects 1.
-        assert streams.get_record(alice, record.id).version == 1
-        changed = streams.update_record(alice, record.id, expected_version=1, name="Still known")
+        assert records.get_record(alice, record.id).version == 1
+        changed = records.update_record(alice, record.id, expected_version=1, name="Still known")
         assert changed.version == 2
         assert StreamRecord.objects.count() == 1
 
@@ -122,7 +123,7 @@ class TestCatchUp:
             assert StreamRecord.objects.count() == 5  # the rows were written...
             raise RuntimeError("crash between the rows and the checkpoint")
 
-        monkeypatch.setattr(projector, "_before_checkpoint", crash)
+        monkeypatch.setattr(apply, "before_checkpoint", crash)
         with pytest.raises(RuntimeError):
             projector.catch_up()
 
@@ -131,79 +132,30 @@ class TestCatchUp:
         assert Activity.objects.count() == 0
         assert projector.checkpoint_position() == 0
 
-        monkeypatch.setattr(projector, "_before_checkpoint", None)  # "after a restart"
+        monkeypatch.setattr(apply, "before_checkpoint", None)  # "after a restart"
         assert projector.catch_up() == 5
         assert projector.catch_up() == 0
         assert StreamRecord.objects.count() == 5
         assert Activity.objects.count() == 5
         assert ProjectionCheckpoint.objects.get(env="dev").events_applied == 5
 
-    def test_the_writers_shortcut_and_the_projector_never_double_apply(
-        self, kdb, alice, our_events
-    ):
-        record = streams.create_record(alice, name="v0", data={})
+    def test_a_live_projector_and_the_writers_never_double_apply(self, kdb, alice, our_events):
+        """The writers catch up after each append; a batch of the same events handed to
+        the projector afterwards (what the live subscription delivers) applies nothing."""
+        record = records.create_record(alice, name="v0", data={})
         for version in range(3):
-            streams.update_record(
+            records.update_record(
                 alice, record.id, expected_version=version, name=f"v{version + 1}"
             )
-        checkpoint = ProjectionCheckpoint.objects.get(env="dev")
-        assert checkpoint.position < our_events()[-1].commit_position  # shortcut only
+        before = tables()
 
-        projector.catch_up()
-
-        assert Activity.objects.count() == 4
-        assert StreamRecord.objects.get().version == 3
-        checkpoint.refresh_from_db()
-        assert checkpoint.position == our_events()[-1].commit_position
-        assert checkpoint.events_applied == 4 and checkpoint.skipped_events == 0
-
-    def test_settling_moves_the_checkpoint_past_what_the_writers_applied(
-        self, kdb, alice, our_events
-    ):
-        """The live projector's cheap path (projector._settle): nothing applied again,
-        the events counted as applied, the checkpoint moved past them."""
-        record = streams.create_record(alice, name="v0", data={"n": 0})
-        streams.update_record(alice, record.id, expected_version=0, name="v1")
-        streams.create_record(alice, name="other", data={})
-        before = tables(checkpoint=False)
-
-        projector._settle("dev", our_events(), apply_rest=True, after=0)
-
-        after = tables(checkpoint=False)
-        checkpoint = ProjectionCheckpoint.objects.get(env="dev")
-        assert checkpoint.position == our_events()[-1].commit_position
-        assert checkpoint.events_applied == 3 and checkpoint.skipped_events == 0
-        assert checkpoint.last_event_at is not None
-        assert after == before
-        # Again: the checkpoint is past them already, nothing moves.
-        projector._settle("dev", our_events(), apply_rest=True, after=0)
-        assert ProjectionCheckpoint.objects.get(env="dev").events_applied == 3
+        assert apply.apply_batch("dev", our_events(), after=0) == 0
         assert projector.catch_up() == 0
 
-    def test_settling_stops_at_the_first_event_no_writer_applied_yet(
-        self, kdb, alice, raw_client, our_events
-    ):
-        first = streams.create_record(alice, name="first", data={})
-        streams.update_record(alice, first.id, expected_version=0, name="first again")
-        _external_create(raw_client, alice, "outside")  # no writer applies this one
-        streams.create_record(alice, name="after", data={})
-        events = our_events()
-
-        left = projector._settle("dev", events, apply_rest=False, after=0)
-
-        assert left == events[2:]
-        assert projector.checkpoint_position("dev") == events[1].commit_position
-        assert not StreamRecord.objects.filter(name="outside").exists()
-
-        assert (
-            projector._settle("dev", left, apply_rest=True, after=events[1].commit_position) == []
-        )
-
-        assert StreamRecord.objects.filter(name="outside").exists()
+        assert tables() == before
         checkpoint = ProjectionCheckpoint.objects.get(env="dev")
-        assert checkpoint.position == events[-1].commit_position
-        assert checkpoint.events_applied == 4
-        assert Activity.objects.count() == 4
+        assert checkpoint.position == our_events()[-1].commit_position
+        assert checkpoint.events_applied == 4 and checkpoint.skipped_events == 0
 
     def test_a_rewound_checkpoint_is_caught_up_not_jumped(self, kdb, alice, our_events):
         """A rebuild empties the tables and sets the checkpoint back to 0 while a live
@@ -211,14 +163,13 @@ class TestCatchUp:
         the checkpoint: moving the checkpoint past them would leave the rebuild's
         remaining events unapplied for good."""
         for n in range(3):
-            streams.create_record(alice, name=f"before {n}", data={})
-        projector.catch_up()
+            records.create_record(alice, name=f"before {n}", data={})
         seen = our_events()[-1].commit_position  # the live projector had all of these
-        projector._reset(projector._env("dev"))  # what rebuild() does first
-        streams.create_record(alice, name="during", data={})  # the writer applies its own
+        projector.reset("dev")  # what rebuild() does first
+        records.create_record(alice, name="during", data={})  # its writer catches up
         new = [e for e in our_events() if e.commit_position > seen]
 
-        assert projector._settle("dev", new, apply_rest=True, after=seen) == []
+        assert projector._apply_following("dev", new, seen) == new[-1].commit_position
 
         names = sorted(StreamRecord.objects.values_list("name", flat=True))
         assert names == ["before 0", "before 1", "before 2", "during"]
@@ -231,67 +182,49 @@ class TestCatchUp:
         self, kdb, alice, our_events
     ):
         for n in range(3):
-            streams.create_record(alice, name=f"r{n}", data={})
-        projector.catch_up()
+            records.create_record(alice, name=f"r{n}", data={})
         events = our_events()
-        projector._reset(projector._env("dev"))
+        projector.reset("dev")
 
-        assert projector._apply_batch("dev", events[2:], after=events[1].commit_position) is None
+        assert apply.apply_batch("dev", events[2:], after=events[1].commit_position) is None
         assert projector.checkpoint_position("dev") == 0
         assert not StreamRecord.objects.exists()
         assert projector.catch_up() == 3
 
-    def test_settling_applies_what_turns_out_not_to_be_applied(self, kdb, alice, our_events):
-        """Rows gone between the writer's apply and the settling (a rebuild, say): the
-        batch is applied the ordinary way instead of being waved through."""
-        kept = streams.create_record(alice, name="kept", data={})
-        lost = streams.create_record(alice, name="lost", data={"k": "v"}, tags=["t"])
-        Activity.objects.all().delete()
-        StreamRecord.objects.filter(record_id=lost.id).delete()
-
-        projector._settle("dev", our_events(), apply_rest=True, after=0)
-
-        assert sorted(StreamRecord.objects.values_list("name", flat=True)) == ["kept", "lost"]
-        assert streams.get_record(alice, lost.id).tags == ("t",)
-        assert streams.get_record(alice, kept.id).version == 0
-        assert Activity.objects.count() == 1  # the lost record's, applied again
-        checkpoint = ProjectionCheckpoint.objects.get(env="dev")
-        assert checkpoint.position == our_events()[-1].commit_position
-
     def test_sync_status(self, kdb, alice, raw_client):
         for n in range(3):
             _external_create(raw_client, alice, f"r{n}")
-        behind = projector.sync_status()
+        behind = status.sync_status()
         assert behind.events_behind == 3 and not behind.caught_up
         assert behind.head_position > behind.checkpoint_position == 0
         assert behind.seconds_behind >= 0
 
         projector.catch_up()
 
-        caught_up = projector.sync_status()
+        caught_up = status.sync_status()
         assert caught_up.events_behind == 0 and caught_up.seconds_behind == 0
         assert caught_up.checkpoint_position == caught_up.head_position
         assert caught_up.events_applied == 3
 
     def test_recent_events_respect_privacy(self, kdb, alice, bob, admin_user):
-        public = streams.create_record(alice, name="Open", data={}, is_public=True)
-        private = streams.create_record(alice, name="Closed", data={})
-        streams.update_record(alice, private.id, expected_version=0, name="Closed still")
+        public = records.create_record(alice, name="Open", data={}, is_public=True)
+        private = records.create_record(alice, name="Closed", data={})
+        records.update_record(alice, private.id, expected_version=0, name="Closed still")
         hidden = userdata.store_entry(bob, entry_type="data", category="mine", value={})
 
-        feed_for_bob = projector.recent_events(actor=bob)
-        feed_for_admin = projector.recent_events(actor=admin_user)
-        anonymous = projector.recent_events()
+        feed_for_bob = activity.recent_events(actor=bob)
+        feed_for_admin = activity.recent_events(actor=admin_user)
+        anonymous = activity.recent_events()
 
         assert [a.object_id for a in feed_for_bob] == [hidden.id, public.id]
         assert [a.title for a in anonymous] == ["Open"]
         assert len(feed_for_admin) == 4
         assert feed_for_admin[0].position > feed_for_admin[-1].position  # newest first
         newest = feed_for_admin[0].position
-        assert projector.recent_events(actor=admin_user, after_position=newest) == []
+        assert activity.recent_events(actor=admin_user, after_position=newest) == []
         # Making the record public makes its history public in the feed too.
-        streams.update_record(alice, private.id, expected_version=1, is_public=True)
-        assert {a.title for a in projector.recent_events(actor=bob)} >= {"Closed still"}
+        records.update_record(alice, private.id, expected_version=1, is_public=True)
+        assert {a.title for a in activity.recent_events(actor=bob)} >= {"Closed still"}
 
 
 @pytest.mark.django_db
@@ -299,10 +232,10 @@ class TestRebuild:
     def test_rebuild_ends_with_the_same_tables_as_incremental(
         self, kdb, alice, bob, admin_user, raw_client
     ):
-        kept = streams.create_record(alice, name="Kept", data={"a": "b"}, tags="x, y")
-        streams.update_record(alice, kept.id, expected_version=0, tags=["y", "z"], is_public=True)
-        gone = streams.create_record(bob, name="Gone", data={}, is_public=True)
-        streams.delete_record(bob, gone.id)
+        kept = records.create_record(alice, name="Kept", data={"a": "b"}, tags="x, y")
+        records.update_record(alice, kept.id, expected_version=0, tags=["y", "z"], is_public=True)
+        gone = records.create_record(bob, name="Gone", data={}, is_public=True)
+        records.delete_record(bob, gone.id)
         entry = userdata.store_entry(bob, entry_type="settings", category="s", value={"k": 1})
         userdata.update_entry(bob, entry.id, expected_version=0, is_public=True)
         _external_create(raw_client, alice, "From outside")
@@ -311,7 +244,7 @@ class TestRebuild:
         )
         temp = userdata.store_entry(alice, entry_type="data", category="tmp", value={})
         userdata.erase_user(admin_user, alice)
-        streams.create_record(alice, name="After erasure", data={})
+        records.create_record(alice, name="After erasure", data={})
         projector.catch_up()
         incremental = tables()
 
@@ -392,14 +325,14 @@ def test_live_mode_applies_another_process_writes(kdb, alice, raw_client):
         stop.set()
         live.join(timeout=20)
     assert not live.is_alive()
-    assert retrying(lambda: projector.sync_status().events_behind) == 0
+    assert retrying(lambda: status.sync_status().events_behind) == 0
 
 
 @pytest.mark.django_db(transaction=True)
-def test_live_mode_settles_the_checkpoint_after_the_writers_own_applies(kdb, alice):
-    """Events the writer applied itself only move the checkpoint, and that move may be
-    deferred a little (projector.SETTLE_AFTER_S), but it must happen, without applying
-    anything twice."""
+def test_live_mode_beside_the_writers_applies_each_event_once(kdb, alice):
+    """The writers apply their own events as they write; the live projector receives
+    the same events and finds the checkpoint past them, or applies them first: either
+    way each is applied once and the checkpoint ends at the head."""
     stop = threading.Event()
     live = threading.Thread(
         target=lambda: (projector.run_live("dev", stop, idle_timeout=0.1), connection.close())
@@ -410,18 +343,18 @@ def test_live_mode_settles_the_checkpoint_after_the_writers_own_applies(kdb, ali
         # retried write keeps its idempotency key, so it lands once.
         created = [
             retrying(
-                lambda n=n: streams.create_record(
+                lambda n=n: records.create_record(
                     alice, name=f"writer {n}", data={}, idempotency_key=f"w{n}"
                 )
             )
             for n in range(12)
         ]
         retrying(
-            lambda: streams.update_record(
+            lambda: records.update_record(
                 alice, created[0].id, expected_version=0, name="writer 0 again", idempotency_key="u"
             )
         )
-        head = retrying(lambda: projector.sync_status()).head_position
+        head = retrying(lambda: status.sync_status()).head_position
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and projector.checkpoint_position("dev") < head:
             time.sleep(0.05)
@@ -433,4 +366,4 @@ def test_live_mode_settles_the_checkpoint_after_the_writers_own_applies(kdb, ali
     assert Activity.objects.count() == 13
     assert ProjectionCheckpoint.objects.get(env="dev").events_applied == 13
     assert StreamRecord.objects.get(record_id=created[0].id).version == 1
-    assert retrying(lambda: projector.sync_status().events_behind) == 0
+    assert retrying(lambda: status.sync_status().events_behind) == 0

@@ -1,4 +1,4 @@
-"""Stream records through kurrent.streams, against a real embedded node.
+"""Stream records through kurrent.services.records, against a real embedded node.
 
 The story: alice (editor) creates a record, reads it back at its version, changes it
 with the version she saw, sees who changed what and when, and deletes it; her history
@@ -13,9 +13,9 @@ import uuid
 import pytest
 from django.contrib.auth.models import AnonymousUser
 
-from kurrent import streams
 from kurrent.errors import Conflict, Forbidden, NotFound, ValidationError
 from kurrent.events import record_stream
+from kurrent.services import records
 
 pytestmark = [pytest.mark.django_db, pytest.mark.readmodel]
 
@@ -27,7 +27,7 @@ def _create(user, **extra):
         "tags": ["census", "emperor"],
     }
     values.update(extra)
-    return streams.create_record(user, **values)
+    return records.create_record(user, **values)
 
 
 class TestCreate:
@@ -58,7 +58,7 @@ class TestCreate:
     def test_the_writer_sees_it_in_lists_at_once(self, kdb, alice):
         record = _create(alice)
 
-        page = streams.list_records(alice)
+        page = records.list_records(alice)
 
         assert [r.id for r in page.items] == [record.id]
 
@@ -123,28 +123,28 @@ class TestValidation:
         ):
             kwargs = {"expected_version": 0, **values}
             with pytest.raises(ValidationError) as info:
-                streams.update_record(alice, record.id, **kwargs)
+                records.update_record(alice, record.id, **kwargs)
             assert info.value.field == field
         assert len(our_events()) == 1
 
     def test_unknown_ids_are_not_found(self, kdb, alice):
         for bad in (str(uuid.uuid4()), "not-a-uuid", ""):
             with pytest.raises(NotFound):
-                streams.get_record(alice, bad)
+                records.get_record(alice, bad)
             with pytest.raises(NotFound):
-                streams.update_record(alice, bad, expected_version=0, name="x")
+                records.update_record(alice, bad, expected_version=0, name="x")
             with pytest.raises(NotFound):
-                streams.delete_record(alice, bad)
+                records.delete_record(alice, bad)
             with pytest.raises(NotFound):
-                streams.record_history(alice, bad)
+                records.record_history(alice, bad)
 
 
 class TestReadAndUpdate:
     def test_get_returns_the_current_version(self, kdb, alice):
         record = _create(alice)
-        streams.update_record(alice, record.id, expected_version=0, name="Renamed")
+        records.update_record(alice, record.id, expected_version=0, name="Renamed")
 
-        current = streams.get_record(alice, record.id)
+        current = records.get_record(alice, record.id)
 
         assert current.version == 1 and current.name == "Renamed"
         assert current.data == record.data  # unchanged fields are kept
@@ -152,7 +152,7 @@ class TestReadAndUpdate:
     def test_update_appends_only_the_changed_fields(self, kdb, alice, raw_client):
         record = _create(alice)
 
-        updated = streams.update_record(
+        updated = records.update_record(
             alice,
             record.id,
             expected_version=0,
@@ -172,21 +172,21 @@ class TestReadAndUpdate:
     def test_an_update_that_changes_nothing_appends_nothing(self, kdb, alice, our_events):
         record = _create(alice)
 
-        same = streams.update_record(alice, record.id, expected_version=0, name=record.name)
+        same = records.update_record(alice, record.id, expected_version=0, name=record.name)
 
         assert same.version == 0
         assert len(our_events()) == 1
 
     def test_a_stale_version_is_a_conflict_with_the_current_record(self, kdb, alice, bob):
         record = _create(alice)
-        streams.update_record(alice, record.id, expected_version=0, name="First")
+        records.update_record(alice, record.id, expected_version=0, name="First")
 
         with pytest.raises(Conflict) as info:
-            streams.update_record(alice, record.id, expected_version=0, name="Second")
+            records.update_record(alice, record.id, expected_version=0, name="Second")
 
         assert info.value.current_version == 1
         assert info.value.current.name == "First"
-        assert streams.get_record(alice, record.id).name == "First"
+        assert records.get_record(alice, record.id).name == "First"
 
     def test_two_writers_on_one_version_exactly_one_conflicts(
         self, kdb, alice, admin_user, raw_client
@@ -195,7 +195,7 @@ class TestReadAndUpdate:
         outcomes = []
         for user, name in ((alice, "Alice's name"), (admin_user, "Admin's name")):
             try:
-                streams.update_record(user, record.id, expected_version=0, name=name)
+                records.update_record(user, record.id, expected_version=0, name=name)
                 outcomes.append("ok")
             except Conflict as conflict:
                 outcomes.append(conflict)
@@ -203,7 +203,7 @@ class TestReadAndUpdate:
         assert outcomes[0] == "ok"
         assert isinstance(outcomes[1], Conflict)
         assert outcomes[1].current.name == "Alice's name"  # no lost update
-        history = streams.record_history(alice, record.id)
+        history = records.record_history(alice, record.id)
         assert [h.event_type for h in history] == ["StreamCreated", "StreamUpdated"]
         assert history[1].changes == {"name": {"old": record.name, "new": "Alice's name"}}
         assert len(raw_client.get_stream(record_stream(record.id))) == 2
@@ -212,14 +212,14 @@ class TestReadAndUpdate:
         record = _create(alice, is_public=True)
 
         with pytest.raises(Forbidden):
-            streams.update_record(bob, record.id, expected_version=0, name="Mine now")
+            records.update_record(bob, record.id, expected_version=0, name="Mine now")
         with pytest.raises(Forbidden):
-            streams.delete_record(bob, record.id)
-        changed = streams.update_record(admin_user, record.id, expected_version=0, name="Fixed")
+            records.delete_record(bob, record.id)
+        changed = records.update_record(admin_user, record.id, expected_version=0, name="Fixed")
         assert changed.name == "Fixed" and changed.owner == "alice"
-        streams.delete_record(admin_user, record.id, expected_version=1)
+        records.delete_record(admin_user, record.id, expected_version=1)
         with pytest.raises(NotFound):
-            streams.get_record(alice, record.id)
+            records.get_record(alice, record.id)
 
     def test_private_records_are_read_only_by_owner_and_admin(
         self, kdb, alice, bob, carol, admin_user
@@ -229,24 +229,24 @@ class TestReadAndUpdate:
 
         for outsider in (bob, carol):
             with pytest.raises(Forbidden):
-                streams.get_record(outsider, private.id)
+                records.get_record(outsider, private.id)
             with pytest.raises(Forbidden):
-                streams.record_history(outsider, private.id)
+                records.record_history(outsider, private.id)
             with pytest.raises(Forbidden):
-                streams.record_at_version(outsider, private.id, 0)
-            assert streams.get_record(outsider, public.id).name == "Public one"
-        assert streams.get_record(admin_user, private.id).id == private.id
+                records.record_at_version(outsider, private.id, 0)
+            assert records.get_record(outsider, public.id).name == "Public one"
+        assert records.get_record(admin_user, private.id).id == private.id
         with pytest.raises(Forbidden):
-            streams.get_record(AnonymousUser(), public.id)
+            records.get_record(AnonymousUser(), public.id)
 
 
 class TestDeleteAndHistory:
     def test_delete_is_an_event_and_history_stays(self, kdb, alice, admin_user, bob, raw_client):
         record = _create(alice)
-        streams.update_record(alice, record.id, expected_version=0, name="Renamed")
-        streams.update_record(alice, record.id, expected_version=1, tags=["census"])
+        records.update_record(alice, record.id, expected_version=0, name="Renamed")
+        records.update_record(alice, record.id, expected_version=1, tags=["census"])
 
-        streams.delete_record(alice, record.id, expected_version=2)
+        records.delete_record(alice, record.id, expected_version=2)
 
         assert [e.type for e in raw_client.get_stream(record_stream(record.id))] == [
             "StreamCreated",
@@ -255,12 +255,12 @@ class TestDeleteAndHistory:
             "StreamDeleted",
         ]
         with pytest.raises(NotFound):
-            streams.get_record(alice, record.id)
-        assert streams.list_records(alice).total == 0
+            records.get_record(alice, record.id)
+        assert records.list_records(alice).total == 0
         with pytest.raises(NotFound):
-            streams.update_record(alice, record.id, expected_version=3, name="Back?")
+            records.update_record(alice, record.id, expected_version=3, name="Back?")
         for reader in (alice, admin_user):
-            history = streams.record_history(reader, record.id)
+            history = records.record_history(reader, record.id)
             assert [h.version for h in history] == [0, 1, 2, 3]
             assert [h.actor for h in history] == ["alice"] * 4
             assert history[1].changes == {"name": {"old": record.name, "new": "Renamed"}}
@@ -269,41 +269,41 @@ class TestDeleteAndHistory:
             assert history[0].changes["name"] == {"old": None, "new": record.name}
             assert all(h.recorded_at for h in history)
         with pytest.raises(Forbidden):
-            streams.record_history(bob, record.id)
+            records.record_history(bob, record.id)
 
     def test_delete_with_a_stale_version_conflicts(self, kdb, alice):
         record = _create(alice)
-        streams.update_record(alice, record.id, expected_version=0, name="Newer")
+        records.update_record(alice, record.id, expected_version=0, name="Newer")
 
         with pytest.raises(Conflict) as info:
-            streams.delete_record(alice, record.id, expected_version=0)
+            records.delete_record(alice, record.id, expected_version=0)
 
         assert info.value.current_version == 1
-        assert streams.get_record(alice, record.id).name == "Newer"
+        assert records.get_record(alice, record.id).name == "Newer"
 
     def test_the_record_at_any_version_and_diffs(self, kdb, alice):
         record = _create(alice)
-        streams.update_record(alice, record.id, expected_version=0, name="Second name")
-        streams.update_record(
+        records.update_record(alice, record.id, expected_version=0, name="Second name")
+        records.update_record(
             alice, record.id, expected_version=1, data={"site": "Halley"}, tags=[]
         )
 
-        first = streams.record_at_version(alice, record.id, 0)
-        second = streams.record_at_version(alice, record.id, 1)
-        third = streams.record_at_version(alice, record.id, 2)
+        first = records.record_at_version(alice, record.id, 0)
+        second = records.record_at_version(alice, record.id, 1)
+        third = records.record_at_version(alice, record.id, 2)
 
         assert (first.name, first.version) == (record.name, 0)
         assert (second.name, second.data, second.version) == ("Second name", record.data, 1)
         assert (third.data, third.tags, third.version) == ({"site": "Halley"}, (), 2)
-        assert streams.diff_versions(alice, record.id, 0, 2) == {
+        assert records.diff_versions(alice, record.id, 0, 2) == {
             "name": {"old": record.name, "new": "Second name"},
             "data": {"old": record.data, "new": {"site": "Halley"}},
             "tags": {"old": ["census", "emperor"], "new": []},
         }
-        assert streams.diff_versions(alice, record.id, 2, 2) == {}
+        assert records.diff_versions(alice, record.id, 2, 2) == {}
         with pytest.raises(ValidationError) as info:
-            streams.record_at_version(alice, record.id, 3)
+            records.record_at_version(alice, record.id, 3)
         assert info.value.field == "version"
         with pytest.raises(ValidationError) as info:
-            streams.diff_versions(alice, record.id, 0, 9)
+            records.diff_versions(alice, record.id, 0, 9)
         assert info.value.field == "to_version"

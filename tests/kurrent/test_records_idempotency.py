@@ -9,9 +9,9 @@ import pytest
 from django.db import connection
 from kurrentdbclient import NewEvent, StreamState
 
-from kurrent import streams
 from kurrent.errors import Conflict
 from kurrent.events import event_id, object_id, record_stream
+from kurrent.services import records
 
 pytestmark = [pytest.mark.readmodel]
 
@@ -19,26 +19,26 @@ pytestmark = [pytest.mark.readmodel]
 @pytest.mark.django_db
 class TestIdempotency:
     def test_a_create_resubmitted_with_its_key_appends_once(self, kdb, alice, our_events):
-        first = streams.create_record(alice, name="Once", data={}, idempotency_key="form-1")
-        again = streams.create_record(alice, name="Once", data={}, idempotency_key="form-1")
+        first = records.create_record(alice, name="Once", data={}, idempotency_key="form-1")
+        again = records.create_record(alice, name="Once", data={}, idempotency_key="form-1")
 
         assert again.id == first.id and again.version == 0
         assert [e.type for e in our_events()] == ["StreamCreated"]
-        assert streams.list_records(alice).total == 1
+        assert records.list_records(alice).total == 1
 
     def test_keys_of_different_users_do_not_collide(self, kdb, alice, bob):
-        mine = streams.create_record(alice, name="A", data={}, idempotency_key="same-key")
-        theirs = streams.create_record(bob, name="B", data={}, idempotency_key="same-key")
+        mine = records.create_record(alice, name="A", data={}, idempotency_key="same-key")
+        theirs = records.create_record(bob, name="B", data={}, idempotency_key="same-key")
 
         assert mine.id != theirs.id
 
     def test_an_update_resubmitted_with_its_key_appends_once(self, kdb, alice, raw_client):
-        record = streams.create_record(alice, name="Start", data={})
+        record = records.create_record(alice, name="Start", data={})
 
-        first = streams.update_record(
+        first = records.update_record(
             alice, record.id, expected_version=0, name="Changed", idempotency_key="edit-1"
         )
-        again = streams.update_record(
+        again = records.update_record(
             alice, record.id, expected_version=0, name="Changed", idempotency_key="edit-1"
         )
 
@@ -46,12 +46,12 @@ class TestIdempotency:
         assert len(raw_client.get_stream(record_stream(record.id))) == 2
 
     def test_the_same_key_with_a_new_version_is_a_new_change(self, kdb, alice, raw_client):
-        record = streams.create_record(alice, name="Start", data={})
-        streams.update_record(alice, record.id, expected_version=0, name="B", idempotency_key="k")
+        record = records.create_record(alice, name="Start", data={})
+        records.update_record(alice, record.id, expected_version=0, name="B", idempotency_key="k")
 
         # A different key on a stale version is a real conflict, not a retry.
         with pytest.raises(Conflict):
-            streams.update_record(
+            records.update_record(
                 alice, record.id, expected_version=0, name="C", idempotency_key="other"
             )
         assert len(raw_client.get_stream(record_stream(record.id))) == 2
@@ -80,17 +80,17 @@ class TestIdempotency:
             current_version=StreamState.NO_STREAM,
         )
 
-        record = streams.create_record(alice, name="Landed", data={}, idempotency_key=key)
+        record = records.create_record(alice, name="Landed", data={}, idempotency_key=key)
 
         assert record.id == record_id and record.version == 0
         assert len(our_events()) == 1
-        assert streams.get_record(alice, record_id).name == "Landed"
+        assert records.get_record(alice, record_id).name == "Landed"
 
     def test_a_delete_resubmitted_with_its_key_is_quiet(self, kdb, alice, raw_client):
-        record = streams.create_record(alice, name="Doomed", data={})
+        record = records.create_record(alice, name="Doomed", data={})
 
-        streams.delete_record(alice, record.id, expected_version=0, idempotency_key="del-1")
-        streams.delete_record(alice, record.id, expected_version=0, idempotency_key="del-1")
+        records.delete_record(alice, record.id, expected_version=0, idempotency_key="del-1")
+        records.delete_record(alice, record.id, expected_version=0, idempotency_key="del-1")
 
         assert [e.type for e in raw_client.get_stream(record_stream(record.id))] == [
             "StreamCreated",
@@ -101,14 +101,14 @@ class TestIdempotency:
 @pytest.mark.django_db(transaction=True)
 def test_two_threads_updating_one_version_one_wins(kdb, alice, admin_user, raw_client):
     """Two writers at once on version 0: exactly one conflict, the other's change kept."""
-    record = streams.create_record(alice, name="Contested", data={})
+    record = records.create_record(alice, name="Contested", data={})
     barrier = threading.Barrier(2)
     outcomes: dict[str, object] = {}
 
     def edit(user, name):
         try:
             barrier.wait(timeout=10)
-            outcomes[name] = streams.update_record(user, record.id, expected_version=0, name=name)
+            outcomes[name] = records.update_record(user, record.id, expected_version=0, name=name)
         except Conflict as conflict:
             outcomes[name] = conflict
         finally:
@@ -127,6 +127,6 @@ def test_two_threads_updating_one_version_one_wins(kdb, alice, admin_user, raw_c
     winners = [name for name, o in outcomes.items() if not isinstance(o, Conflict)]
     assert len(conflicts) == 1 and len(winners) == 1
     assert conflicts[0].current.name == winners[0]
-    assert streams.get_record(alice, record.id).name == winners[0]
+    assert records.get_record(alice, record.id).name == winners[0]
     events = raw_client.get_stream(record_stream(record.id))
     assert [e.type for e in events] == ["StreamCreated", "StreamUpdated"]

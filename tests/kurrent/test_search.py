@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 from kurrentdbclient import NewEvent, NewEvents, StreamState
 
-from kurrent import projector, search, streams
 from kurrent.errors import ValidationError
+from kurrent.readmodel import projector, search
+from kurrent.services import records
 
 pytestmark = [pytest.mark.django_db, pytest.mark.readmodel, pytest.mark.usefixtures("plan")]
 
@@ -41,7 +42,7 @@ def _created(record_id: str, owner: Any) -> bytes:
 
 
 def _make(user, name, data=None, tags=(), public=True):
-    return streams.create_record(
+    return records.create_record(
         user, name=name, data=data or {}, tags=list(tags), is_public=public
     )
 
@@ -53,7 +54,7 @@ class TestRanking:
         in_name = _make(alice, "Gentoo rookery")
         _make(alice, "Unrelated", {"text": "adelie only"})
 
-        page = streams.search_records(alice, "gentoo")
+        page = records.search_records(alice, "gentoo")
 
         assert [r.id for r in page.items] == [in_name.id, in_tags.id, in_data.id]
         assert page.total == 3
@@ -61,11 +62,11 @@ class TestRanking:
     def test_equal_matches_come_most_recent_first(self, kdb, alice):
         older = _make(alice, "Krill count")
         newer = _make(alice, "Krill count")
-        assert [r.id for r in streams.search_records(alice, "krill").items] == [newer.id, older.id]
+        assert [r.id for r in records.search_records(alice, "krill").items] == [newer.id, older.id]
 
-        streams.update_record(alice, older.id, expected_version=0, metadata={"checked": True})
+        records.update_record(alice, older.id, expected_version=0, metadata={"checked": True})
 
-        assert [r.id for r in streams.search_records(alice, "krill").items] == [older.id, newer.id]
+        assert [r.id for r in records.search_records(alice, "krill").items] == [older.id, newer.id]
 
     def test_records_changed_at_the_same_moment_come_newest_row_first(self, kdb, alice, raw_client):
         """One multi-stream append gives its events one timestamp: the tie goes to the
@@ -83,32 +84,32 @@ class TestRanking:
         )
         projector.catch_up()
 
-        page = streams.search_records(alice, "tie")
+        page = records.search_records(alice, "tie")
 
         assert len({r.updated_at for r in page.items}) == 1
         assert [r.id for r in page.items] == ids[::-1]
-        assert [r.id for r in streams.list_records(alice).items] == ids[::-1]
+        assert [r.id for r in records.list_records(alice).items] == ids[::-1]
 
     def test_every_word_must_match_and_words_are_stemmed(self, kdb, alice):
         both = _make(alice, "Penguins diving deep", {"site": {"name": "Ross Sea"}})
         _make(alice, "Penguin walking")
 
-        assert [r.id for r in streams.search_records(alice, "penguin dive").items] == [both.id]
-        assert streams.search_records(alice, "penguins").total == 2
-        assert [r.id for r in streams.search_records(alice, "ross").items] == [both.id]
+        assert [r.id for r in records.search_records(alice, "penguin dive").items] == [both.id]
+        assert records.search_records(alice, "penguins").total == 2
+        assert [r.id for r in records.search_records(alice, "ross").items] == [both.id]
 
     def test_the_last_word_matches_as_a_prefix(self, kdb, alice):
         record = _make(alice, "Chinstrap colony")
 
-        assert [r.id for r in streams.search_records(alice, "chinst").items] == [record.id]
-        assert streams.search_records(alice, "chinst colony").total == 0  # only the last word
-        assert streams.search_records(alice, "colony chinst").total == 1
+        assert [r.id for r in records.search_records(alice, "chinst").items] == [record.id]
+        assert records.search_records(alice, "chinst colony").total == 0  # only the last word
+        assert records.search_records(alice, "colony chinst").total == 1
 
     def test_nested_text_values_are_searchable(self, kdb, alice):
         record = _make(alice, "Deep", {"a": [{"b": {"c": "bioluminescence"}}], "n": 123})
 
-        assert [r.id for r in streams.search_records(alice, "bioluminescence").items] == [record.id]
-        assert streams.search_records(alice, "123").total == 0  # numbers are not text values
+        assert [r.id for r in records.search_records(alice, "bioluminescence").items] == [record.id]
+        assert records.search_records(alice, "123").total == 0  # numbers are not text values
 
     def test_operators_and_punctuation_are_plain_words(self, kdb, alice):
         record = _make(alice, "Skua NEAR nest")
@@ -122,19 +123,19 @@ class TestRanking:
             "'skua'",
             "nest_skua",
         ):
-            found = [r.id for r in streams.search_records(alice, query).items]
+            found = [r.id for r in records.search_records(alice, query).items]
             assert found == [record.id], query
-        assert streams.search_records(alice, '"" ** ::').total == 1  # no words: a plain list
+        assert records.search_records(alice, '"" ** ::').total == 1  # no words: a plain list
 
     def test_stop_words_are_ignored_alike_on_both_databases(self, kdb, alice):
         record = _make(alice, "The colony at the point")
 
-        assert [r.id for r in streams.search_records(alice, "colony of the").items] == [record.id]
-        assert [r.id for r in streams.search_records(alice, "a point").items] == [record.id]
+        assert [r.id for r in records.search_records(alice, "colony of the").items] == [record.id]
+        assert [r.id for r in records.search_records(alice, "a point").items] == [record.id]
 
     def test_a_too_long_query_is_refused(self, kdb, alice):
         with pytest.raises(ValidationError) as info:
-            streams.search_records(alice, "x" * 201)
+            records.search_records(alice, "x" * 201)
         assert info.value.field == "query"
 
 
@@ -144,7 +145,7 @@ class TestPagination:
         _make(alice, "Petrel")
 
         pages = [
-            streams.search_records(alice, "albatross", page=n, page_size=10) for n in (1, 2, 3)
+            records.search_records(alice, "albatross", page=n, page_size=10) for n in (1, 2, 3)
         ]
 
         assert [len(p.items) for p in pages] == [10, 10, 3]
@@ -156,19 +157,19 @@ class TestPagination:
         assert {p.total for p in pages} == {23} and {p.num_pages for p in pages} == {3}
         seen = [r.id for p in pages for r in p.items]
         assert len(seen) == len(set(seen)) and set(seen) == made
-        past_the_end = streams.search_records(alice, "albatross", page=9, page_size=10)
+        past_the_end = records.search_records(alice, "albatross", page=9, page_size=10)
         assert past_the_end.page == 3 and len(past_the_end.items) == 3
 
     def test_lists_page_the_same_way(self, kdb, alice):
         made = [_make(alice, f"Item {n}").id for n in range(7)]
 
-        first = streams.list_records(alice, page=1, page_size=5)
-        second = streams.list_records(alice, page=2, page_size=5)
+        first = records.list_records(alice, page=1, page_size=5)
+        second = records.list_records(alice, page=2, page_size=5)
 
         assert [r.id for r in first.items + second.items] == made[::-1]
         assert (first.total, first.num_pages, second.has_next) == (7, 2, False)
         with pytest.raises(ValidationError) as info:
-            streams.list_records(alice, page_size=1000)
+            records.list_records(alice, page_size=1000)
         assert info.value.field == "page_size"
 
 
@@ -177,37 +178,37 @@ class TestFilters:
         both = _make(alice, "Seal survey", tags=["seal", "survey"])
         one = _make(alice, "Seal photo", tags=["seal"])
 
-        assert {r.id for r in streams.search_records(alice, "seal", tags=["seal"]).items} == {
+        assert {r.id for r in records.search_records(alice, "seal", tags=["seal"]).items} == {
             both.id,
             one.id,
         }
-        assert [r.id for r in streams.search_records(alice, "seal", tags="seal survey").items] == [
+        assert [r.id for r in records.search_records(alice, "seal", tags="seal survey").items] == [
             both.id
         ]
-        assert [r.id for r in streams.list_records(alice, tags=["survey", "seal"]).items] == [
+        assert [r.id for r in records.list_records(alice, tags=["survey", "seal"]).items] == [
             both.id
         ]
-        assert streams.list_records(alice, tags=["nothing"]).total == 0
+        assert records.list_records(alice, tags=["nothing"]).total == 0
 
     def test_owner_filter(self, kdb, alice, bob):
         mine = _make(alice, "Orca pod")
         theirs = _make(bob, "Orca pod")
 
-        assert [r.id for r in streams.search_records(bob, "orca", owner="alice").items] == [mine.id]
-        assert [r.id for r in streams.list_records(alice, owner="bob").items] == [theirs.id]
-        assert streams.list_records(alice, owner="nobody").total == 0
+        assert [r.id for r in records.search_records(bob, "orca", owner="alice").items] == [mine.id]
+        assert [r.id for r in records.list_records(alice, owner="bob").items] == [theirs.id]
+        assert records.list_records(alice, owner="nobody").total == 0
 
     def test_updates_and_deletes_reach_the_index(self, kdb, alice):
         record = _make(alice, "Leopard seal")
-        streams.update_record(alice, record.id, expected_version=0, name="Weddell seal")
+        records.update_record(alice, record.id, expected_version=0, name="Weddell seal")
 
-        assert streams.search_records(alice, "leopard").total == 0
-        assert streams.search_records(alice, "weddell").total == 1
+        assert records.search_records(alice, "leopard").total == 0
+        assert records.search_records(alice, "weddell").total == 1
 
-        streams.delete_record(alice, record.id)
+        records.delete_record(alice, record.id)
 
-        assert streams.search_records(alice, "weddell").total == 0
-        assert streams.list_records(alice).total == 0
+        assert records.search_records(alice, "weddell").total == 0
+        assert records.list_records(alice).total == 0
 
 
 class TestPrivacy:
@@ -225,22 +226,22 @@ class TestPrivacy:
 
         for outsider, own in ((bob, {bobs_private.id}), (carol, set())):
             for page in (
-                streams.list_records(outsider),
-                streams.list_records(outsider, owner="alice"),
-                streams.list_records(outsider, tags=["secret"]),
-                streams.search_records(outsider, "secret"),
-                streams.search_records(outsider, "nesting"),
-                streams.search_records(outsider, "coordinates"),
-                streams.search_records(outsider, "secret", owner="alice"),
-                streams.search_records(outsider, "site", tags=["secret"]),
+                records.list_records(outsider),
+                records.list_records(outsider, owner="alice"),
+                records.list_records(outsider, tags=["secret"]),
+                records.search_records(outsider, "secret"),
+                records.search_records(outsider, "nesting"),
+                records.search_records(outsider, "coordinates"),
+                records.search_records(outsider, "secret", owner="alice"),
+                records.search_records(outsider, "site", tags=["secret"]),
             ):
                 assert private.id not in ids(page)
                 assert page.total == len(page.items)  # totals do not count hidden records
-            assert ids(streams.list_records(outsider)) == {public.id} | own
-        assert ids(streams.search_records(alice, "secret")) == {private.id, public.id}
-        assert ids(streams.search_records(admin_user, "secret")) == {
+            assert ids(records.list_records(outsider)) == {public.id} | own
+        assert ids(records.search_records(alice, "secret")) == {private.id, public.id}
+        assert ids(records.search_records(admin_user, "secret")) == {
             private.id,
             public.id,
             bobs_private.id,
         }
-        assert ids(streams.list_records(admin_user)) == {private.id, public.id, bobs_private.id}
+        assert ids(records.list_records(admin_user)) == {private.id, public.id, bobs_private.id}

@@ -13,15 +13,16 @@ from typing import Any
 import pytest
 from django.db import connection
 
-from kurrent import projector, search, streams
 from kurrent.models import RecordSearch
+from kurrent.readmodel import projector, search
+from kurrent.services import records
 
 pytestmark = [pytest.mark.django_db, pytest.mark.readmodel]
 URL = "/kurrent-db-demo/"
 
 
 def _make(user: Any, name: str, data: dict | None = None, tags: tuple = (), public: bool = True):
-    return streams.create_record(
+    return records.create_record(
         user, name=name, data=data or {}, tags=list(tags), is_public=public
     )
 
@@ -33,7 +34,7 @@ def _ids(page: Any) -> list[str]:
 def _all_pages(user: Any, query: str, size: int, **kw: Any) -> list[Any]:
     pages, number = [], 1
     while True:
-        page = streams.search_records(user, query, page=number, page_size=size, **kw)
+        page = records.search_records(user, query, page=number, page_size=size, **kw)
         pages.append(page)
         if not page.has_next:
             return pages
@@ -64,7 +65,7 @@ class TestTiers:
         both_in_data = _make(alice, "Notes", {"a": "gentoo", "b": "krill"})  # the newest
         _make(alice, "Gentoo only")
 
-        page = streams.search_records(alice, "gentoo krill")
+        page = records.search_records(alice, "gentoo krill")
 
         assert _ids(page) == [
             in_name.id,
@@ -79,18 +80,18 @@ class TestTiers:
         many = _make(alice, "Log", {"text": "skua skua skua skua", "more": ["skua", "skua"]})
         once = _make(alice, "Log", {"text": "one skua"})
 
-        assert _ids(streams.search_records(alice, "skua")) == [once.id, many.id]
+        assert _ids(records.search_records(alice, "skua")) == [once.id, many.id]
 
-        streams.update_record(alice, many.id, expected_version=0, metadata={"seen": True})
+        records.update_record(alice, many.id, expected_version=0, metadata={"seen": True})
 
-        assert _ids(streams.search_records(alice, "skua")) == [many.id, once.id]
+        assert _ids(records.search_records(alice, "skua")) == [many.id, once.id]
 
     def test_a_prefix_counts_in_its_tier_too(self, kdb, alice):
         in_data = _make(alice, "Census", {"text": "petrels"})
         in_name = _make(alice, "Petrel nest")
 
         for typed in ("pe", "pet", "petr", "petre", "petrel"):
-            assert _ids(streams.search_records(alice, typed)) == [in_name.id, in_data.id], typed
+            assert _ids(records.search_records(alice, typed)) == [in_name.id, in_data.id], typed
 
     @pytest.mark.parametrize("size", [1, 2, 3, 4])
     def test_pages_run_across_tiers_without_gaps_or_repeats(self, kdb, alice, size):
@@ -114,11 +115,11 @@ class TestPlans:
             _make(alice, f"Albatross {n}")
         rare = _make(alice, "Log", {"text": "albatross"})
 
-        first = streams.search_records(alice, "albatross", page_size=3)  # 7 matches > bound 4
+        first = records.search_records(alice, "albatross", page_size=3)  # 7 matches > bound 4
         assert fetches == [("name", True)] and len(first.items) == 3
         fetches.clear()
 
-        last = streams.search_records(alice, "albatross", page=3, page_size=3)
+        last = records.search_records(alice, "albatross", page=3, page_size=3)
         assert fetches == [("name", False), ("data", False)]
         assert _ids(last)[-1] == rare.id
 
@@ -148,7 +149,7 @@ class TestCappedTotals:
         monkeypatch.setattr(search, "CAP", 3)
         made = [_make(alice, f"Krill {n}").id for n in range(7)]
 
-        first = streams.search_records(alice, "krill", page_size=2)
+        first = records.search_records(alice, "krill", page_size=2)
         assert (first.total, first.total_exact, first.has_next, first.num_pages) == (
             3,
             False,
@@ -169,7 +170,7 @@ class TestCappedTotals:
         monkeypatch.setattr(search, "CAP", 2)
         made = [_make(alice, f"Skua {n}").id for n in range(5)]
 
-        page = streams.search_records(alice, "skua", page=40, page_size=2)
+        page = records.search_records(alice, "skua", page=40, page_size=2)
 
         assert (page.page, page.total, page.total_exact) == (3, 5, True)
         assert _ids(page) == [made[0]]
@@ -212,10 +213,10 @@ def _index() -> dict[str, list[tuple]]:
 class TestIndex:
     def test_it_holds_the_live_records_and_a_rebuild_ends_equal(self, kdb, alice, bob):
         kept = _make(alice, "Weddell seal", {"site": {"name": "Ross"}}, ("seal",))
-        streams.update_record(alice, kept.id, expected_version=0, name="Leopard seal", tags=["x"])
-        streams.update_record(alice, kept.id, expected_version=1, is_public=False)
+        records.update_record(alice, kept.id, expected_version=0, name="Leopard seal", tags=["x"])
+        records.update_record(alice, kept.id, expected_version=1, is_public=False)
         gone = _make(bob, "Gone seal")
-        streams.delete_record(bob, gone.id)
+        records.delete_record(bob, gone.id)
         _make(bob, "Other", {"a": ["deep", {"b": "text"}]})
         before = _index()
 
@@ -224,16 +225,16 @@ class TestIndex:
         assert _index() == before
         rows = next(iter(before.values()))
         assert len(rows) == 2 and None not in [row[0] for row in rows]  # no stale rows
-        assert _ids(streams.search_records(alice, "leopard")) == [kept.id]
-        assert streams.search_records(alice, "weddell").total == 0
-        assert streams.search_records(bob, "leopard").total == 0  # private now
+        assert _ids(records.search_records(alice, "leopard")) == [kept.id]
+        assert records.search_records(alice, "weddell").total == 0
+        assert records.search_records(bob, "leopard").total == 0  # private now
 
     def test_visibility_and_owner_changes_reach_searches(self, kdb, alice, bob, carol):
         record = _make(alice, "Chinstrap rookery", tags=["colony"])
-        assert _ids(streams.search_records(carol, "chinstrap", tags=["colony"])) == [record.id]
+        assert _ids(records.search_records(carol, "chinstrap", tags=["colony"])) == [record.id]
 
-        streams.update_record(alice, record.id, expected_version=0, is_public=False)
+        records.update_record(alice, record.id, expected_version=0, is_public=False)
 
         for kw in ({}, {"tags": ["colony"]}, {"owner": "alice"}):
-            assert streams.search_records(carol, "chinstrap", **kw).total == 0, kw
-        assert _ids(streams.search_records(alice, "chinstrap", owner="alice")) == [record.id]
+            assert records.search_records(carol, "chinstrap", **kw).total == 0, kw
+        assert _ids(records.search_records(alice, "chinstrap", owner="alice")) == [record.id]

@@ -1,4 +1,4 @@
-"""User data through kurrent.userdata, against a real embedded node."""
+"""User data through kurrent.services.userdata, against a real embedded node."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ import uuid
 import pytest
 from kurrentdbclient.exceptions import NotFoundError, StreamIsDeletedError
 
-from kurrent import projector, streams, userdata
 from kurrent.errors import Conflict, Forbidden, NotFound, ValidationError
 from kurrent.events import userdata_stream
 from kurrent.models import Activity, StreamRecord, UserDataEntry
+from kurrent.readmodel import projector
+from kurrent.services import records, userdata
 
 pytestmark = [pytest.mark.django_db, pytest.mark.readmodel]
 
@@ -163,9 +164,9 @@ class TestErase:
     ):
         entries = [_store(alice, category=f"c{n}", is_public=n == 0) for n in range(3)]
         userdata.delete_entry(alice, entries[2].id)
-        record = streams.create_record(alice, name="Alice's census", data={}, is_public=True)
+        record = records.create_record(alice, name="Alice's census", data={}, is_public=True)
         kept = _store(bob, category="bob's")
-        bobs_record = streams.create_record(bob, name="Bob's census", data={}, is_public=True)
+        bobs_record = records.create_record(bob, name="Bob's census", data={}, is_public=True)
 
         erased = userdata.erase_user(admin_user, alice)
 
@@ -183,11 +184,11 @@ class TestErase:
             with pytest.raises(NotFound):
                 userdata.get_entry(reader, entries[0].id)
             with pytest.raises(NotFound):
-                streams.get_record(reader, record.id)
+                records.get_record(reader, record.id)
             with pytest.raises(NotFound):
-                streams.record_history(reader, record.id)
+                records.record_history(reader, record.id)
         assert userdata.public_directory(bob).total == 0
-        assert [r.id for r in streams.list_records(admin_user).items] == [bobs_record.id]
+        assert [r.id for r in records.list_records(admin_user).items] == [bobs_record.id]
         assert userdata.get_entry(bob, kept.id).category == "bob's"
         # A replay meets the erasure after the user's events: they stay gone.
         projector.rebuild()

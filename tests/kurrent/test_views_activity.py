@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from kurrent import projector
+from kurrent.readmodel import activity
 from tests.kurrent.viewtools import HX, is_fragment, record
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("kdb")]
@@ -11,7 +11,7 @@ NEW = "/kurrent-db-demo/activity/new/"
 
 
 def newest_position(env="dev"):
-    return projector.recent_events(env, limit=1)[0].position
+    return activity.recent_events(env, limit=1)[0].position
 
 
 class TestActivity:

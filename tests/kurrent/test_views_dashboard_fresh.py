@@ -17,8 +17,10 @@ from django.contrib.auth.models import Group
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from kurrent import events, formatting, projector, roles, streams
+from kurrent import events, formatting, roles
 from kurrent.connection import connections
+from kurrent.readmodel import projector
+from kurrent.services import records
 from kurrent.web import fragments
 from tests.kurrent.viewtools import HX, record
 
@@ -56,7 +58,7 @@ class TestWritesShowAtOnce:
         created = record(alice, name="Rockhopper count")
         client.force_login(alice)
         assert "Rockhopper count" in get(client, **HX)
-        streams.update_record(alice, created.id, expected_version=0, name="Rockhopper recount")
+        records.update_record(alice, created.id, expected_version=0, name="Rockhopper recount")
         again = get(client, **HX)
         assert "Rockhopper recount" in again
         assert "Rockhopper count<" not in again

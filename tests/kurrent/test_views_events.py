@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from kurrent import streams
+from kurrent.services import records
 from tests.kurrent.viewtools import HX, SCRIPT, is_fragment, record
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("kdb")]
@@ -48,14 +48,14 @@ class TestEventBrowser:
     def test_it_reads_one_stream(self, client, alice, admin_user):
         r = record(alice)
         record(alice, name="Other")
-        streams.update_record(alice, r.id, expected_version=0, name="Renamed")
+        records.update_record(alice, r.id, expected_version=0, name="Renamed")
         client.force_login(admin_user)
         response = client.get(URL, {"stream": f"pool-{r.id}"})
         assert event_types(response) == ["StreamCreated", "StreamUpdated"]
 
     def test_it_filters_by_event_type(self, client, alice, admin_user):
         r = record(alice)
-        streams.update_record(alice, r.id, expected_version=0, name="Renamed")
+        records.update_record(alice, r.id, expected_version=0, name="Renamed")
         client.force_login(admin_user)
         assert set(event_types(client.get(URL, {"type": "StreamUpdated"}))) == {"StreamUpdated"}
         stream = client.get(URL, {"stream": f"pool-{r.id}", "type": "StreamUpdated"})

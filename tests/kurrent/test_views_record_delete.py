@@ -4,8 +4,8 @@ import uuid
 
 import pytest
 
-from kurrent import streams
 from kurrent.errors import NotFound
+from kurrent.services import records
 from tests.kurrent.viewtools import HX, record
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("kdb")]
@@ -28,7 +28,7 @@ class TestRecordDelete:
         body = response.content.decode()
         assert "Delete “Doomed”?" in body
         assert 'name="expected_version" value="0"' in body
-        assert streams.get_record(alice, r.id)  # still there
+        assert records.get_record(alice, r.id)  # still there
 
     @pytest.mark.parametrize("who", ["alice", "admin_user"])
     def test_it_deletes_and_goes_back_to_the_dashboard(self, client, alice, who, request):
@@ -37,9 +37,9 @@ class TestRecordDelete:
         response = client.post(url(r.id), form(0))
         assert response.status_code == 302 and response["Location"] == "/kurrent-db-demo/"
         with pytest.raises(NotFound):
-            streams.get_record(alice, r.id)
+            records.get_record(alice, r.id)
         # The history stays.
-        assert [h.event_type for h in streams.record_history(alice, r.id)][-1] == "StreamDeleted"
+        assert [h.event_type for h in records.record_history(alice, r.id)][-1] == "StreamDeleted"
         assert "Its history is kept" in client.get("/kurrent-db-demo/").content.decode()
 
     def test_htmx_delete_redirects_the_browser(self, client, alice):
@@ -54,18 +54,18 @@ class TestRecordDelete:
         client.force_login(request.getfixturevalue(who))
         assert client.get(url(r.id)).status_code == 403
         assert client.post(url(r.id), form(0)).status_code == 403
-        assert streams.get_record(alice, r.id)
+        assert records.get_record(alice, r.id)
 
     def test_a_record_changed_meanwhile_asks_again(self, client, alice):
         r = record(alice)
-        streams.update_record(alice, r.id, expected_version=0, name="Changed")
+        records.update_record(alice, r.id, expected_version=0, name="Changed")
         client.force_login(alice)
         response = client.post(url(r.id), form(0))
         assert response.status_code == 409
         body = response.content.decode()
         assert "The record changed since you opened this page" in body
         assert 'name="expected_version" value="1"' in body
-        assert streams.get_record(alice, r.id).name == "Changed"
+        assert records.get_record(alice, r.id).name == "Changed"
 
     def test_unknown_records_are_404(self, client, alice):
         client.force_login(alice)

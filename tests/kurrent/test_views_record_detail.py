@@ -4,7 +4,7 @@ import uuid
 
 import pytest
 
-from kurrent import streams
+from kurrent.services import records
 from tests.conftest import point_env_at
 from tests.kurrent.viewtools import SCRIPT, closed_port_url, record
 
@@ -77,7 +77,7 @@ class TestRecordDetail:
 
     def test_it_shows_the_history_newest_first(self, client, alice):
         r = record(alice, name="Before")
-        streams.update_record(alice, r.id, expected_version=0, name="After")
+        records.update_record(alice, r.id, expected_version=0, name="After")
         client.force_login(alice)
         response = client.get(url(r.id))
         history = response.context["history"]
@@ -105,7 +105,7 @@ class TestRecordDetail:
 
     def test_a_deleted_record_keeps_a_read_only_page_with_its_history(self, client, alice):
         r = record(alice, name="Gone")
-        streams.delete_record(alice, r.id, expected_version=0)
+        records.delete_record(alice, r.id, expected_version=0)
         client.force_login(alice)
         response = client.get(url(r.id))
         assert response.status_code == 200
@@ -119,7 +119,7 @@ class TestRecordDetail:
 
     def test_a_deleted_private_record_stays_private(self, client, alice, bob):
         r = record(alice)
-        streams.delete_record(alice, r.id, expected_version=0)
+        records.delete_record(alice, r.id, expected_version=0)
         client.force_login(bob)
         assert client.get(url(r.id)).status_code == 403
 

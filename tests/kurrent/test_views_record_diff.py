@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from kurrent import streams
+from kurrent.services import records
 from tests.kurrent.viewtools import HX, is_fragment, record
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("kdb")]
@@ -15,7 +15,7 @@ def url(record_id):
 @pytest.fixture
 def changed(alice):
     r = record(alice, name="Census", data={"count": 1, "site": "Halley"}, is_public=True)
-    streams.update_record(alice, r.id, expected_version=0, data={"count": 2, "site": "Halley"})
+    records.update_record(alice, r.id, expected_version=0, data={"count": 2, "site": "Halley"})
     return r
 
 

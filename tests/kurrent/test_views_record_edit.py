@@ -6,7 +6,7 @@ import uuid
 import pytest
 from django.test import Client
 
-from kurrent import streams
+from kurrent.services import records
 from tests.conftest import point_env_at
 from tests.kurrent.viewtools import HX, closed_port_url, is_fragment, record
 
@@ -40,7 +40,7 @@ class TestRecordEdit:
         client.force_login(request.getfixturevalue(who))
         assert client.get(url(r.id)).status_code == 403
         assert client.post(url(r.id), form(0)).status_code == 403
-        assert streams.get_record(alice, r.id).version == 0
+        assert records.get_record(alice, r.id).version == 0
 
     def test_unknown_records_are_404(self, client, alice):
         client.force_login(alice)
@@ -48,7 +48,7 @@ class TestRecordEdit:
 
     def test_the_form_carries_the_version_seen(self, client, alice):
         r = record(alice, name="Census", data={"count": 1})
-        streams.update_record(alice, r.id, expected_version=0, name="Census 2")
+        records.update_record(alice, r.id, expected_version=0, name="Census 2")
         client.force_login(alice)
         response = client.get(url(r.id))
         assert response.status_code == 200
@@ -63,7 +63,7 @@ class TestRecordEdit:
         response = client.post(url(r.id), form(0, is_public="on"))
         assert response.status_code == 302
         assert response["Location"] == f"/kurrent-db-demo/records/{r.id}/"
-        saved = streams.get_record(alice, r.id)
+        saved = records.get_record(alice, r.id)
         assert (saved.name, saved.data, saved.is_public, saved.version) == (
             "Edited",
             {"count": 9},
@@ -82,7 +82,7 @@ class TestRecordEdit:
         r = record(alice, name="Original", data={"count": 1}, is_public=True)
         # Someone else (an admin acting for alice here: alice herself in another tab)
         # saves first.
-        streams.update_record(alice, r.id, expected_version=0, name="Theirs")
+        records.update_record(alice, r.id, expected_version=0, name="Theirs")
         client.force_login(alice)
         response = client.post(url(r.id), form(0, name="Mine"))
         assert response.status_code == 409
@@ -101,21 +101,21 @@ class TestRecordEdit:
         # Nothing lost: the user's value is still in the form, now expecting version 1.
         assert 'value="Mine"' in body
         assert 'name="expected_version" value="1"' in body
-        assert streams.get_record(alice, r.id).name == "Theirs"
+        assert records.get_record(alice, r.id).name == "Theirs"
 
     def test_saving_again_after_a_conflict_is_a_deliberate_overwrite(self, client, alice):
         r = record(alice, name="Original")
-        streams.update_record(alice, r.id, expected_version=0, name="Theirs")
+        records.update_record(alice, r.id, expected_version=0, name="Theirs")
         client.force_login(alice)
         first = client.post(url(r.id), form(0, name="Mine"))
         retry = first.context["form"].data
         second = client.post(url(r.id), dict(retry.items()))
         assert second.status_code == 302
-        assert streams.get_record(alice, r.id).name == "Mine"
+        assert records.get_record(alice, r.id).name == "Mine"
 
     def test_htmx_conflict_is_a_200_fragment(self, client, alice):
         r = record(alice)
-        streams.update_record(alice, r.id, expected_version=0, name="Theirs")
+        records.update_record(alice, r.id, expected_version=0, name="Theirs")
         client.force_login(alice)
         response = client.post(url(r.id), form(0), **HX)
         assert response.status_code == 200
@@ -128,7 +128,7 @@ class TestRecordEdit:
         response = client.post(url(r.id), form(0, data='{"broken": '))
         assert response.status_code == 400
         assert "This is not valid JSON" in response.content.decode()
-        assert streams.get_record(alice, r.id).version == 0
+        assert records.get_record(alice, r.id).version == 0
 
     def test_it_enforces_csrf(self, alice):
         r = record(alice)

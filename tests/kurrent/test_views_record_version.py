@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from kurrent import streams
+from kurrent.services import records
 from tests.kurrent.viewtools import record
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("kdb")]
@@ -15,7 +15,7 @@ def url(record_id, version):
 class TestRecordVersion:
     def test_it_shows_a_past_version(self, client, alice):
         r = record(alice, name="First name", data={"count": 1})
-        streams.update_record(
+        records.update_record(
             alice, r.id, expected_version=0, name="Second name", data={"count": 2}
         )
         client.force_login(alice)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from kurrent import userdata
+from kurrent.services import userdata
 from tests.kurrent.viewtools import entry, record
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("kdb")]

@@ -6,8 +6,8 @@ import uuid
 import pytest
 from django.test import Client
 
-from kurrent import userdata
 from kurrent.errors import NotFound
+from kurrent.services import userdata
 from tests.kurrent.viewtools import HX, SCRIPT, entry, is_fragment
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("kdb")]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 from typing import Any
 
-from kurrent import streams, userdata
+from kurrent.services import records, userdata
 
 # Django's test client turns HTTP_* keyword arguments into request headers.
 HX = {"HTTP_HX_REQUEST": "true"}
@@ -16,7 +16,7 @@ def record(owner: Any, name: str = "Emperor census", **fields: Any) -> Any:
     fields.setdefault("data", {"species": "emperor", "count": 3})
     fields.setdefault("tags", ["census"])
     fields.setdefault("is_public", False)
-    return streams.create_record(owner, name=name, **fields)
+    return records.create_record(owner, name=name, **fields)
 
 
 def entry(owner: Any, **fields: Any) -> Any:

@@ -9,9 +9,10 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError
 
-from kurrent import backup, projector
+from kurrent import backup
 from kurrent.config import PRODUCTION, active_environment, environments
 from kurrent.errors import KurrentError
+from kurrent.readmodel import projector
 
 
 class Command(BaseCommand):

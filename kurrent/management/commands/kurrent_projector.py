@@ -9,10 +9,10 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from kurrent import projector
 from kurrent.config import active_environment, environments
 from kurrent.connection import connections
 from kurrent.errors import KurrentError
+from kurrent.readmodel import projector
 
 
 class Command(BaseCommand):

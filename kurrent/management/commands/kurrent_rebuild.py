@@ -8,10 +8,10 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
-from kurrent import projector
 from kurrent.config import active_environment, environments
 from kurrent.errors import KurrentError
 from kurrent.models import ProjectionCheckpoint
+from kurrent.readmodel import projector
 
 
 class Command(BaseCommand):

@@ -12,12 +12,14 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from kurrent import backup, projector, streams, userdata
+from kurrent import backup
 from kurrent.config import PRODUCTION, active_environment, environments
 from kurrent.errors import KurrentError
 from kurrent.events import object_id
 from kurrent.models import StreamRecord, UserDataEntry
+from kurrent.readmodel import rows
 from kurrent.roles import EDITOR
+from kurrent.services import records, userdata
 
 SPECIES = ("emperor", "king", "adelie", "gentoo", "chinstrap", "macaroni", "rockhopper")
 COLONIES = ("Cape Crozier", "Snow Hill", "Halley Bay", "Point Geologie", "Deception Island")
@@ -170,17 +172,17 @@ class _RecordSteps:
             env=env, record_id=object_id("record", self.owner.pk, key)
         ).first()
         if row is not None:
-            self.record = projector.record_from_row(row)
+            self.record = rows.record_from_row(row)
             tally.existing += 1
             return
-        self.record = streams.create_record(self.owner, idempotency_key=key, env=env, **self.fields)
+        self.record = records.create_record(self.owner, idempotency_key=key, env=env, **self.fields)
         tally.created += 1
 
     def update(self, env: str, tally: Tally) -> None:
         if self.record.version >= 1 or self.record.deleted:
             return
         data = {**self.fields["data"], "count": self.new_count}
-        self.record = streams.update_record(
+        self.record = records.update_record(
             self.owner,
             self.record.id,
             expected_version=0,
@@ -193,7 +195,7 @@ class _RecordSteps:
     def delete(self, env: str, tally: Tally) -> None:
         if self.record.deleted:
             return
-        streams.delete_record(
+        records.delete_record(
             self.owner,
             self.record.id,
             expected_version=self.record.version,

@@ -18,8 +18,9 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import trigger_client_event
 
-from kurrent import roles, streams
+from kurrent import roles
 from kurrent.errors import Forbidden, KurrentError, NotFound, ValidationError
+from kurrent.services import records
 from kurrent.web import context as web
 from kurrent.web.access import can_edit, get_record, get_record_or_deleted, get_rw_record
 from kurrent.web.forms import (
@@ -56,7 +57,7 @@ def record_create(request: HtmxHttpRequest) -> HttpResponse:
     form = RecordForm(request.POST)
 
     def create(data: dict[str, Any]) -> Any:
-        return streams.create_record(
+        return records.create_record(
             request.user,
             name=data["name"],
             data=data["data"],
@@ -97,7 +98,7 @@ def record_detail(request: HtmxHttpRequest, record_id: str) -> HttpResponse:
     record = get_record_or_deleted(request, env, record_id)
     history, history_error = None, ""
     try:
-        history = list(reversed(streams.record_history(request.user, record_id, env=env)))
+        history = list(reversed(records.record_history(request.user, record_id, env=env)))
     except UNAVAILABLE as exc:
         history_error = unreadable_message(env, exc)
     ctx = {
@@ -122,7 +123,7 @@ def record_version(request: HtmxHttpRequest, record_id: str, version: int) -> Ht
     env = web.current_env(request)
     current = get_record_or_deleted(request, env, record_id)
     try:
-        old = streams.record_at_version(request.user, record_id, version, env=env)
+        old = records.record_at_version(request.user, record_id, version, env=env)
     except (NotFound, ValidationError):
         raise Http404("No such version") from None
     except Forbidden:
@@ -153,7 +154,7 @@ def record_diff(request: HtmxHttpRequest, record_id: str) -> HttpResponse:
             error = f"This record has versions 0 to {record.version}."
         else:
             try:
-                changes = streams.diff_versions(request.user, record_id, a, b, env=env)
+                changes = records.diff_versions(request.user, record_id, a, b, env=env)
             except (NotFound, ValidationError) as exc:
                 error = getattr(exc, "message", "") or str(exc) or "No such version."
             except UNAVAILABLE as exc:
@@ -197,7 +198,7 @@ def record_edit(request: HtmxHttpRequest, record_id: str) -> HttpResponse:
         form = RecordEditForm(request.POST)
 
         def update(data: dict[str, Any]) -> Any:
-            return streams.update_record(
+            return records.update_record(
                 request.user,
                 record_id,
                 expected_version=data["expected_version"],
@@ -246,7 +247,7 @@ def _conflict(
     current_version = exc.current_version if exc.current_version is not None else current.version
     rows = _conflict_rows(current, form)
     try:
-        meanwhile = streams.diff_versions(request.user, record_id, seen, current_version, env=env)
+        meanwhile = records.diff_versions(request.user, record_id, seen, current_version, env=env)
     except KurrentError:
         meanwhile = None
     retry = retry_form(RecordEditForm, request.POST, current_version)
@@ -293,7 +294,7 @@ def record_delete(request: HtmxHttpRequest, record_id: str) -> HttpResponse:
         form = delete_form(record)
     else:
         form = DeleteForm(request.POST)
-        delete = partial(streams.delete_record, request.user, record_id)
+        delete = partial(records.delete_record, request.user, record_id)
         outcome = submit_delete(form, delete, env=env, blocked=blocked)
         if outcome.done:
             messages.success(request, f"Deleted “{record.name}”. Its history is kept.")

@@ -17,7 +17,8 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from kurrent import roles, userdata
+from kurrent import roles
+from kurrent.services import userdata
 from kurrent.web import context as web
 from kurrent.web.access import get_entry, get_rw_entry
 from kurrent.web.forms import (

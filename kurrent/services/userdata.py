@@ -22,9 +22,8 @@ from typing import Any
 
 from django.db.models import Q
 from kurrentdbclient import StreamState
-from kurrentdbclient.exceptions import StreamIsDeletedError, WrongCurrentVersionError
+from kurrentdbclient.exceptions import StreamIsDeletedError
 
-from kurrent import prepared, projector
 from kurrent.connection import connections
 from kurrent.domain import (
     ENTRY_TYPES,
@@ -37,44 +36,37 @@ from kurrent.domain import (
     clean_object,
     clean_tags,
     clean_version,
-    fold_entry,
 )
-from kurrent.errors import Conflict, Forbidden, NotFound, ValidationError
+from kurrent.errors import Forbidden, ValidationError
 from kurrent.events import (
     STREAM_PREFIXES,
-    UserDataDeleted,
     UserDataStored,
-    UserDataUpdated,
     UserErased,
     encode,
     erasure_stream,
-    event_id,
     object_id,
     record_stream,
     userdata_prefix,
     userdata_stream,
 )
 from kurrent.models import StreamRecord, UserDataEntry
+from kurrent.readmodel import projector
+from kurrent.readmodel.rows import entry_from_row
 from kurrent.roles import is_admin
-from kurrent.streams import (
+from kurrent.services import pipeline
+from kurrent.services.common import (
     Page,
     append,
-    append_and_apply,
-    catch_up_quietly,
     clamp_page,
-    current_from_stream,
     env_name,
-    fold_written,
     make_page,
     max_data_bytes,
-    may_change,
-    may_read,
     page_numbers,
     parse_uuid,
     require_reader,
     require_writer,
-    row_or_catch_up,
 )
+from kurrent.services.pipeline import ENTRIES
 
 log = logging.getLogger("kurrent.userdata")
 
@@ -97,42 +89,6 @@ def _entry_uuid(entry_id: Any) -> str:
     return parse_uuid(entry_id, "There is no such entry.")
 
 
-def _row(env: str, entry_id: str) -> UserDataEntry | None:
-    return prepared.fetch_one(UserDataEntry, {"env": env, "entry_id": entry_id})
-
-
-def _after_write(
-    env: str, new_event: Any, state: Entry | None, before: Entry | None, stream: str, event: Any
-) -> Entry:
-    """The entry as the writer should see it (as streams._after_write)."""
-    if state is not None:
-        return state
-    expected = fold_written(fold_entry, before, stream, new_event, env, event)
-    row = _row(env, expected.id)
-    if row is not None and row.version >= expected.version:
-        return projector.entry_from_row(row)
-    return expected
-
-
-def _stream_of(entry: Entry) -> str:
-    return userdata_stream(entry.owner_id, entry.id)
-
-
-def _current_from_stream(env: str, entry: Entry) -> Entry | None:
-    return current_from_stream(env, _stream_of(entry), fold_entry)
-
-
-def _conflict(env: str, entry: Entry) -> Conflict:
-    current = _current_from_stream(env, entry)
-    version = current.version if current else None
-    return Conflict(
-        f"This entry was changed elsewhere (it is now at version {version}). "
-        "Nothing was saved: review the current values and try again.",
-        current,
-        version,
-    )
-
-
 # --- commands ------------------------------------------------------------------------------
 
 
@@ -150,29 +106,19 @@ def store_entry(
 ) -> Entry:
     """Store a new entry of the actor's (UserDataStored, expected: no stream)."""
     require_writer(actor)
-    env = env_name(env)
+    fields = {
+        "entry_type": clean_entry_type(entry_type),
+        "category": clean_category(category),
+        "value": clean_object("value", value, max_bytes=max_data_bytes()),
+        "tags": list(clean_tags(tags)),
+        "is_public": clean_bool("is_public", is_public),
+        "key": clean_entry_key(key),
+    }
     ikey = clean_key(idempotency_key)
     entry_id = object_id("userdata", actor.pk, ikey)
-    event = UserDataStored(
-        entry_id=entry_id,
-        owner_id=actor.pk,
-        owner=actor.username,
-        entry_type=clean_entry_type(entry_type),
-        category=clean_category(category),
-        value=clean_object("value", value, max_bytes=max_data_bytes()),
-        tags=list(clean_tags(tags)),
-        is_public=clean_bool("is_public", is_public),
-        key=clean_entry_key(key),
-    )
+    event = UserDataStored(entry_id=entry_id, owner_id=actor.pk, owner=actor.username, **fields)
     stream = userdata_stream(actor.pk, entry_id)
-    new_event = encode(event, stream=stream, actor=actor, idempotency_key=ikey)
-    try:
-        state = append_and_apply(
-            env, stream, new_event, StreamState.NO_STREAM, before=None, event=event
-        )
-    except WrongCurrentVersionError:
-        raise Conflict("An entry with this id exists already.") from None
-    return _after_write(env, new_event, state, None, stream, event)
+    return pipeline.create(ENTRIES, actor, env_name(env), stream, event, ikey)
 
 
 def update_entry(
@@ -189,7 +135,6 @@ def update_entry(
 ) -> Entry:
     """Append UserDataUpdated (changed fields only) expecting `expected_version`."""
     require_writer(actor)
-    env = env_name(env)
     entry_id = _entry_uuid(entry_id)
     expected = clean_version("expected_version", expected_version)
     wanted: dict[str, Any] = {}
@@ -202,34 +147,9 @@ def update_entry(
     if category is not None:
         wanted["category"] = clean_category(category)
     ikey = clean_key(idempotency_key)
-    row = row_or_catch_up(_row, env, entry_id, expected)
-    if row is None:
-        raise NotFound("There is no such entry.")
-    state = projector.entry_from_row(row)
-    if not may_change(actor, state):
-        raise Forbidden("Only the owner or an admin may change this entry.")
-    if state.version < expected:
-        state = _current_from_stream(env, state) or state
-    if state.deleted:
-        raise NotFound("This entry was deleted.")
-    changes = {k: v for k, v in wanted.items() if v != getattr(state, k)}
-    if not changes and state.version == expected:
-        return state
-    stream = _stream_of(state)
-    event = UserDataUpdated(
-        entry_id=entry_id,
-        changes={k: list(v) if k == "tags" else v for k, v in changes.items()},
+    return pipeline.update(
+        ENTRIES, actor, env_name(env), entry_id, expected=expected, wanted=wanted, key=ikey
     )
-    new_event = encode(event, stream=stream, actor=actor, idempotency_key=ikey)
-    try:
-        if state.version == expected:
-            after = append_and_apply(env, stream, new_event, expected, before=state, event=event)
-            return _after_write(env, new_event, after, state, stream, event)
-        position = append(env, stream, new_event, expected)
-    except WrongCurrentVersionError:
-        raise _conflict(env, state) from None
-    catch_up_quietly(env, position)  # a retry KurrentDB recognised: show the entry
-    return get_entry(actor, entry_id, env=env)
 
 
 def delete_entry(
@@ -242,35 +162,12 @@ def delete_entry(
 ) -> None:
     """Append UserDataDeleted; the entry leaves every listing."""
     require_writer(actor)
-    env = env_name(env)
     entry_id = _entry_uuid(entry_id)
     expected = (
         None if expected_version is None else clean_version("expected_version", expected_version)
     )
     ikey = clean_key(idempotency_key)
-    row = row_or_catch_up(_row, env, entry_id, expected or 0)
-    if row is None:
-        raise NotFound("There is no such entry.")
-    state = projector.entry_from_row(row)
-    if not may_change(actor, state):
-        raise Forbidden("Only the owner or an admin may delete this entry.")
-    stream = _stream_of(state)
-    if state.deleted:
-        if ikey and state.last_event_id == str(event_id(stream, ikey)):
-            return None
-        raise NotFound("This entry was deleted.")
-    event = UserDataDeleted(entry_id=entry_id)
-    new_event = encode(event, stream=stream, actor=actor, idempotency_key=ikey)
-    version = state.version if expected is None else expected
-    try:
-        if version == state.version:
-            append_and_apply(env, stream, new_event, version, before=state, event=event)
-            return None
-        position = append(env, stream, new_event, version)
-    except WrongCurrentVersionError:
-        raise _conflict(env, state) from None
-    catch_up_quietly(env, position)  # a retry KurrentDB recognised: nothing new
-    return None
+    pipeline.delete(ENTRIES, actor, env_name(env), entry_id, expected=expected, key=ikey)
 
 
 # --- queries -------------------------------------------------------------------------------
@@ -278,14 +175,7 @@ def delete_entry(
 
 def get_entry(actor: Any, entry_id: str, env: str | None = None) -> Entry:
     require_reader(actor)
-    env = env_name(env)
-    row = row_or_catch_up(_row, env, _entry_uuid(entry_id))
-    if row is None or row.deleted:
-        raise NotFound("There is no such entry.")
-    entry = projector.entry_from_row(row)
-    if not may_read(actor, entry):
-        raise Forbidden("This entry is private.")
-    return entry
+    return pipeline.readable(ENTRIES, actor, env_name(env), _entry_uuid(entry_id))
 
 
 def list_entries(
@@ -296,16 +186,14 @@ def list_entries(
     require_reader(actor)
     env = env_name(env)
     owner = user if user is not None else actor
-    qs = UserDataEntry.objects.filter(env=env, owner_id=owner.pk).live()
-    if owner.pk != actor.pk and not is_admin(actor):
-        qs = qs.filter(is_public=True)
+    qs = UserDataEntry.objects.filter(env=env, owner_id=owner.pk).live().visible_to(actor)
     types = ENTRY_TYPES
     if entry_type:
         types = (clean_entry_type(entry_type),)
         qs = qs.filter(entry_type=entry_type)
     grouped: dict[str, list[Entry]] = {name: [] for name in types}
     for row in qs.order_by("-updated_at", "-id"):
-        grouped[row.entry_type].append(projector.entry_from_row(row))
+        grouped[row.entry_type].append(entry_from_row(row))
     return grouped
 
 
@@ -336,7 +224,7 @@ def public_directory(
     total = qs.count()
     number = clamp_page(number, size, total)
     rows = qs.order_by("-updated_at", "-id")[(number - 1) * size : number * size]
-    return make_page([projector.entry_from_row(r) for r in rows], number, size, total)
+    return make_page([entry_from_row(r) for r in rows], number, size, total)
 
 
 # --- erasure -----------------------------------------------------------------------------
@@ -353,7 +241,7 @@ def erase_user(
     if getattr(user, "pk", None) is None:
         raise ValidationError("user", "must be an existing user")
     env = env_name(env)
-    projector.catch_up(env)
+    projector.catch_up(env)  # the stream records they own, as the read model has them
     streams = set(_user_streams(env, user.pk))
     erased = 0
     for stream in sorted(streams):

@@ -1,0 +1,60 @@
+"""The newest events as the activity feed shows them (from the read model only)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from kurrent.config import active_environment
+from kurrent.models import Activity
+from kurrent.roles import is_admin
+
+
+@dataclass(frozen=True)
+class ActivityItem:
+    position: int
+    env: str
+    event_type: str
+    kind: str  # "record" | "userdata" | "erasure"
+    object_id: str
+    title: str
+    actor: str
+    recorded_at: datetime
+    is_public: bool
+    owner_id: int | None
+    stream_name: str
+
+
+def recent_events(
+    env: str | None = None,
+    limit: int = 20,
+    after_position: int | None = None,
+    *,
+    actor: Any = None,
+) -> list[ActivityItem]:
+    """The newest applied events, newest first, of what `actor` may see (without an
+    actor, of public records and entries only). Erasures only for admins."""
+    qs = Activity.objects.filter(env=env or active_environment())
+    if after_position is not None:
+        qs = qs.filter(position__gt=after_position)
+    if actor is None or not is_admin(actor):
+        qs = qs.exclude(kind="erasure")
+    qs = qs.visible_to(actor)
+    rows = qs.order_by("-position")[: max(1, min(int(limit), 200))]
+    return [
+        ActivityItem(
+            position=r.position,
+            env=r.env,
+            event_type=r.event_type,
+            kind=r.kind,
+            object_id=r.object_id,
+            title=r.title,
+            actor=r.actor_name,
+            recorded_at=r.recorded_at,
+            is_public=r.is_public,
+            owner_id=r.owner_id,
+            stream_name=r.stream_name,
+        )
+        for r in rows
+    ]
