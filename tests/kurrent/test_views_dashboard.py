@@ -126,6 +126,12 @@ class TestDashboard:
         assert names(response) == ["Emperor colony"]
         assert "1 record found" in response.content.decode()
 
+    def test_page_and_fragment_vary_on_hx_request(self, client, alice):
+        """One URL, two renderings: no cache (the browser's back button) may swap them."""
+        client.force_login(alice)
+        for headers in ({}, HX):
+            assert "HX-Request" in client.get(URL, **headers)["Vary"]
+
     def test_search_request_from_htmx_gets_the_results_fragment(self, client, alice):
         record(alice, name="Emperor colony")
         client.force_login(alice)

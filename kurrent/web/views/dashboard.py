@@ -25,10 +25,9 @@ from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.vary import vary_on_headers
 
-from kurrent import config, formatting, roles
-from kurrent.readmodel import status as status_readings
-from kurrent.services import records
+from kurrent import config, formatting, roles, streams
 from kurrent.web import context as web
 from kurrent.web import fragments
 from kurrent.web.forms import RecordForm, RecordQueryForm, SwitchEnvForm, new_idempotency_key
@@ -54,7 +53,7 @@ def _records_ctx(request: HtmxHttpRequest, env: str, values: dict[str, Any]) -> 
     tags = [values["tag"]] if values["tag"] else []
     owner = values["owner"] or None
     if values["q"]:
-        page = records.search_records(
+        page = streams.search_records(
             request.user,
             values["q"],
             tags=tags,
@@ -64,7 +63,7 @@ def _records_ctx(request: HtmxHttpRequest, env: str, values: dict[str, Any]) -> 
             env=env,
         )
     else:
-        page = records.list_records(
+        page = streams.list_records(
             request.user,
             owner=owner,
             tags=tags,
@@ -145,6 +144,7 @@ def _activity_feed(request: HtmxHttpRequest, env: str, generation: tuple[Any, ..
 
 @login_required
 @require_GET
+@vary_on_headers("HX-Request")  # a page, or for htmx its fragment
 def dashboard(request: HtmxHttpRequest) -> HttpResponse:
     """The dashboard; for htmx (the search box, filters and pager) the results only."""
     env = web.current_env(request)
@@ -170,14 +170,13 @@ def dashboard(request: HtmxHttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
+@vary_on_headers("HX-Request")  # a page, or for htmx its fragment
 def status(request: HtmxHttpRequest) -> HttpResponse:
     """The status panel: polled by the dashboard, or a page of its own without JS."""
     env = web.current_env(request)
     if request.htmx:
         return HttpResponse(_status_panel(env))
     ctx = {"page": "status", "status_panel": _status_panel(env)}
-    if roles.is_admin(request.user):
-        ctx["skipped"] = status_readings.skipped_events(env)
     return render(request, "kurrent/status.html", ctx)
 
 
@@ -200,6 +199,7 @@ def switch_env(request: HtmxHttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
+@vary_on_headers("HX-Request")  # a page, or for htmx its fragment
 def activity(request: HtmxHttpRequest) -> HttpResponse:
     env = web.current_env(request)
     ctx = {"page": "activity", "env": env, **_activity_ctx(request, env)}

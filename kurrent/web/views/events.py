@@ -7,6 +7,7 @@ from django.conf import settings
 from django.http import HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
+from django.views.decorators.vary import vary_on_headers
 
 from kurrent import rawevents
 from kurrent.web import context as web
@@ -18,6 +19,7 @@ from kurrent.web.outcomes import UNAVAILABLE, unreadable_message
 
 @login_required
 @require_GET
+@vary_on_headers("HX-Request")  # a page, or for htmx its fragment
 def events(request: HtmxHttpRequest) -> HttpResponse:
     admin_only(request)
     env = web.current_env(request)

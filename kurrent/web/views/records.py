@@ -16,6 +16,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import trigger_client_event
 
 from kurrent import roles
@@ -143,6 +144,7 @@ def record_version(request: HtmxHttpRequest, record_id: str, version: int) -> Ht
 
 @login_required
 @require_GET
+@vary_on_headers("HX-Request")  # a page, or for htmx its fragment
 def record_diff(request: HtmxHttpRequest, record_id: str) -> HttpResponse:
     env = web.current_env(request)
     record = get_record_or_deleted(request, env, record_id)

@@ -16,6 +16,7 @@ from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.vary import vary_on_headers
 
 from kurrent import roles
 from kurrent.services import userdata
@@ -253,6 +254,7 @@ def entry_delete(request: HtmxHttpRequest, entry_id: str) -> HttpResponse:
 
 @login_required
 @require_GET
+@vary_on_headers("HX-Request")  # a page, or for htmx its fragment
 def directory(request: HtmxHttpRequest) -> HttpResponse:
     env = web.current_env(request)
     query = DirectoryQueryForm(request.GET)
