@@ -99,6 +99,7 @@ async def all_subscription(
     which = options.all.WhichOneof("all_option")
     interval = checkpoint_interval(options) if record_filter is not None else 0
     subscriber = hub.subscribe(None, record_filter, interval)
+    checkpointed = -1  # position of the last checkpoint sent
     try:
         head = store.last_position
         if which == "position":
@@ -124,6 +125,7 @@ async def all_subscription(
             if scanner.position is not None:
                 cursor = scanner.position
             if interval and head > 0:
+                checkpointed = cursor
                 yield checkpoint_response(cursor)
             scanned = cursor != start or start > 0
             yield caught_up_response(position=cursor if scanned else None)
@@ -143,9 +145,9 @@ async def all_subscription(
                 cursor = max(cursor, scanner.position or cursor)
                 continue
             for item in items:
-                if type(item) is int:
-                    if item > cursor:
-                        cursor = item
+                if type(item) is int:  # a checkpoint at the record that completed an interval
+                    if item >= cursor and item > checkpointed:
+                        cursor = checkpointed = item
                         yield checkpoint_response(item)
                     continue
                 if item.position <= cursor:

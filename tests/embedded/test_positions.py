@@ -132,3 +132,27 @@ def test_filtered_checkpoints_come_every_window_times_multiplier(
     responses.cancel()
     channel.close()
     assert checkpoints == considered // interval + 1  # ... and one at the end of the catch-up
+
+
+def test_a_live_checkpoint_comes_even_when_the_record_completing_the_interval_matches(
+    client, stream
+):
+    live = client.subscribe_to_all(
+        from_end=True,
+        filter_include=[stream + "$"],
+        filter_by_stream_name=True,
+        include_checkpoints=True,
+        window_size=5,
+        checkpoint_interval_multiplier=2,
+        timeout=TIMEOUT,
+    )
+    client.append_to_stream(stream + "-noise", events=events(9), current_version=StreamState.ANY)
+    position = client.append_to_stream(stream, events=events(1), current_version=StreamState.ANY)
+    items = []
+    for item in live:
+        items.append(item)
+        if isinstance(item, Checkpoint):
+            break
+    live.stop()
+    assert [type(i).__name__ for i in items] == ["RecordedEvent", "Checkpoint"]
+    assert items[0].commit_position == items[1].commit_position == position
