@@ -27,7 +27,9 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from kurrent import config, formatting, roles, streams
+from kurrent import config, formatting, roles
+from kurrent.readmodel import status as status_readings
+from kurrent.services import records
 from kurrent.web import context as web
 from kurrent.web import fragments
 from kurrent.web.forms import RecordForm, RecordQueryForm, SwitchEnvForm, new_idempotency_key
@@ -53,7 +55,7 @@ def _records_ctx(request: HtmxHttpRequest, env: str, values: dict[str, Any]) -> 
     tags = [values["tag"]] if values["tag"] else []
     owner = values["owner"] or None
     if values["q"]:
-        page = streams.search_records(
+        page = records.search_records(
             request.user,
             values["q"],
             tags=tags,
@@ -63,7 +65,7 @@ def _records_ctx(request: HtmxHttpRequest, env: str, values: dict[str, Any]) -> 
             env=env,
         )
     else:
-        page = streams.list_records(
+        page = records.list_records(
             request.user,
             owner=owner,
             tags=tags,
@@ -177,6 +179,8 @@ def status(request: HtmxHttpRequest) -> HttpResponse:
     if request.htmx:
         return HttpResponse(_status_panel(env))
     ctx = {"page": "status", "status_panel": _status_panel(env)}
+    if roles.is_admin(request.user):
+        ctx["skipped"] = status_readings.skipped_events(env)
     return render(request, "kurrent/status.html", ctx)
 
 
