@@ -45,7 +45,7 @@ class CachedModelBackend(ModelBackend):
         user = super().get_user(user_id)
         if user is None:
             return None
-        from kurrent import roles
+        from kurrent.services import roles
 
         roles.is_admin(user)  # loads the role names onto the instance, reused by the copies
         with _lock:

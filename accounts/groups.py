@@ -1,14 +1,14 @@
 """The role groups (viewer, editor, admin) and the model permissions each holds.
 
 The permissions matter for Django admin only: the dashboard asks
-`kurrent.roles`, and the services enforce ownership whatever the permission.
+`kurrent.services.roles`, and the services enforce ownership whatever the permission.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from kurrent.roles import ADMIN, EDITOR, VIEWER
+from kurrent.services.roles import ADMIN, EDITOR, VIEWER
 
 # app_label -> codename prefixes per role. A permission that does not exist
 # (yet) is skipped, so this holds for any set of read-model tables.

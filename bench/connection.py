@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Benchmark of the managed connections (kurrent.connection).
+"""Benchmark of the managed connections (kurrent.connection.manager).
 
     .venv/bin/python bench/connection.py [--calls 2000] [--dashboards 100]
 
@@ -53,10 +53,10 @@ def main() -> int:
     from django.conf import settings
     from kurrentdbclient import KurrentDBClient, NewEvent, StreamState
 
-    from kurrent import metrics
-    from kurrent.connection import connections
+    from kurrent.connection import metrics
+    from kurrent.connection.manager import connections
+    from kurrent.core.errors import KurrentUnavailable
     from kurrent.embedded import NodeProcess
-    from kurrent.errors import KurrentUnavailable
 
     node = NodeProcess(db=":memory:", port=0, insecure=True).start()
     try:

@@ -136,7 +136,7 @@ def _record_payload(rng: random.Random) -> tuple[str, dict, list[str]]:
 def bench_writes(users: dict, client, writes: int, rng: random.Random) -> None:
     from kurrentdbclient import NewEvent, StreamState
 
-    from kurrent.events import StreamCreated, StreamUpdated, encode, record_stream
+    from kurrent.core.events import StreamCreated, StreamUpdated, encode, record_stream
     from kurrent.services import records
 
     alice = users["alice"]
@@ -203,7 +203,7 @@ def load_records(client, users: dict, count: int, rng: random.Random) -> None:
     """Append `count` StreamCreated events (one stream each) with multi-stream appends."""
     from kurrentdbclient import NewEvents, StreamState
 
-    from kurrent.events import StreamCreated, encode, record_stream
+    from kurrent.core.events import StreamCreated, encode, record_stream
 
     owners = [users["alice"], users["bob"], users["dave"]]
     batch: list = []
@@ -370,7 +370,7 @@ def main() -> int:
             client.close()
             print(json.dumps({"records": args.records, "db": label}))
         finally:
-            from kurrent.connection import connections
+            from kurrent.connection.manager import connections
 
             connections.reset()
             _drop_db()

@@ -3,7 +3,10 @@
 The tables are the projector's: nothing here writes a row. Every change made in
 the admin (the record form, the bulk actions) calls the services, so it becomes
 an event in KurrentDB like any other, and the projector updates the row. Only
-admins (kurrent.roles) see these pages, whatever their model permissions.
+admins (kurrent.services.roles) see these pages, whatever their model permissions.
+
+Over 500 lines on purpose: one ModelAdmin per read-model table, each small, and the
+rule that every change goes through the services reads best in one place.
 """
 
 from __future__ import annotations
@@ -23,8 +26,8 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
-from kurrent import config, roles
-from kurrent.errors import Conflict, KurrentError, ValidationError
+from kurrent.connection import config
+from kurrent.core.errors import Conflict, KurrentError, ValidationError
 from kurrent.models import (
     Activity,
     ProjectionCheckpoint,
@@ -32,7 +35,7 @@ from kurrent.models import (
     StreamRecord,
     UserDataEntry,
 )
-from kurrent.services import records, userdata
+from kurrent.services import records, roles, userdata
 
 _TAG_HELP = "Lower-case letters, digits, - and _ (at most 40 characters)."
 

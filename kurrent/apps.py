@@ -7,7 +7,8 @@ class KurrentConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from kurrent import checks, config
+        from kurrent.connection import config
+        from kurrent.ops import checks
 
         # Bad KurrentDB settings stop start-up with one message naming the variable
         # (manage.py and wsgi.py print a ConfigError alone and exit with status 2).

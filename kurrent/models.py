@@ -257,7 +257,7 @@ class SkippedEvent(models.Model):
     position = models.BigIntegerField()
     event_type = models.CharField(max_length=100)
     event_id = models.CharField(max_length=36)
-    reason = models.CharField(max_length=40)  # one of kurrent.events.PROBLEM_REASONS
+    reason = models.CharField(max_length=40)  # one of kurrent.core.shapes.PROBLEM_REASONS
     detail = models.TextField(blank=True)
     skipped_at = models.DateTimeField()
 

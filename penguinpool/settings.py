@@ -47,7 +47,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "kurrent.ops.HealthMiddleware",  # /kurrent/health, before everything a probe needs not
+    "kurrent.ops.endpoints.HealthMiddleware",  # /kurrent/health, before everything a probe needs not
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -162,7 +162,7 @@ KURRENTDB_TIMEOUT_MS = env.int("KURRENTDB_TIMEOUT", default=5000, minimum=50)
 KURRENTDB_MAX_CONCURRENT_STREAMS = env.int(
     "KURRENTDB_MAX_CONCURRENT_STREAMS", default=16, minimum=1
 )
-# Per environment X: KURRENTDB_X_URL, _USERNAME, _PASSWORD, _CA_FILE (validated in kurrent.config).
+# Per environment X: KURRENTDB_X_URL, _USERNAME, _PASSWORD, _CA_FILE (validated in kurrent.connection.config).
 KURRENTDB_PROFILES = {
     name: {
         "url": env.str(f"KURRENTDB_{name.upper()}_URL", default=""),
@@ -179,14 +179,14 @@ KURRENTDB_EMBEDDED_DB = env.str(
     "KURRENTDB_EMBEDDED_DB", default=str(DATA_DIR / "embedded-node.sqlite3")
 )
 # Bad connection settings stop start-up here, with one message naming the variable.
-from kurrent.config import check_profiles, embedded_url  # noqa: E402
+from kurrent.connection.config import check_profiles, embedded_url  # noqa: E402
 
 check_profiles(KURRENTDB_PROFILES, embedded_url(KURRENTDB_EMBEDDED_HOST, KURRENTDB_EMBEDDED_PORT))
 # Stream records: the largest `data` document accepted, in bytes of encoded JSON.
 KURRENT_RECORD_MAX_DATA_BYTES = env.int(
     "KURRENT_RECORD_MAX_DATA_BYTES", default=256 * 1024, minimum=1024
 )
-# Bearer token guarding /metrics; empty: open in DEBUG, refused (403) otherwise (kurrent.ops).
+# Bearer token guarding /metrics; empty: open in DEBUG, refused (403) otherwise (kurrent.ops.endpoints).
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 # Demo login created by `python dev.py run` (only when DEBUG).
 DEMO_USERNAME = env.str("DEMO_USERNAME", default="demo")
@@ -196,7 +196,7 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {
         "plain": {
-            "()": "kurrent.logs.ScrubbingFormatter",
+            "()": "kurrent.ops.logs.ScrubbingFormatter",
             "format": "%(asctime)s %(levelname)s %(name)s: %(message)s",
         }
     },

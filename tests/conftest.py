@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from kurrent.connection import connections
-from kurrent.roles import ADMIN, EDITOR, VIEWER
+from kurrent.connection.manager import connections
+from kurrent.services.roles import ADMIN, EDITOR, VIEWER
 
 PASSWORD = "pw-for-tests-only-1"
 

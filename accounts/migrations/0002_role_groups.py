@@ -4,7 +4,7 @@ from django.contrib.auth.management import create_permissions
 from django.db import migrations
 
 from accounts.groups import apply_role_groups
-from kurrent.roles import ROLES
+from kurrent.services.roles import ROLES
 
 
 def create_groups(apps, schema_editor):

@@ -18,7 +18,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 
-from .records import Record
+from .records import StoredEvent
 from .storage import Store
 
 log = logging.getLogger(__name__)
@@ -32,17 +32,17 @@ class Subscriber:
     __slots__ = ("accept", "counted", "event", "inbox", "interval", "overflowed", "stream")
 
     def __init__(
-        self, stream: str | None, accept: Callable[[Record], bool] | None, interval: int
+        self, stream: str | None, accept: Callable[[StoredEvent], bool] | None, interval: int
     ) -> None:
         self.stream = stream
         self.accept = accept
         self.interval = interval
         self.counted = 0
-        self.inbox: list[Record | int] = []
+        self.inbox: list[StoredEvent | int] = []
         self.event = asyncio.Event()
         self.overflowed = False
 
-    async def take(self) -> list[Record | int] | None:
+    async def take(self) -> list[StoredEvent | int] | None:
         """What arrived since the last call (waits for something); None after an overflow."""
         while True:
             if self.inbox:
@@ -74,7 +74,7 @@ class Hub:
     def subscribe(
         self,
         stream: str | None,
-        accept: Callable[[Record], bool] | None = None,
+        accept: Callable[[StoredEvent], bool] | None = None,
         interval: int = 0,
     ) -> Subscriber:
         """Register before reading the store's head: every record after it then arrives."""
@@ -97,12 +97,12 @@ class Hub:
 
     # -- dispatch --------------------------------------------------------------------------------
 
-    def _committed(self, records: list[Record]) -> None:
+    def _committed(self, records: list[StoredEvent]) -> None:
         """Store listener (writer thread): hand the commit over to the loop."""
         with contextlib.suppress(RuntimeError):  # a closed loop: the node is stopping
             self._loop.call_soon_threadsafe(self._dispatch, records)
 
-    def _dispatch(self, records: list[Record]) -> None:
+    def _dispatch(self, records: list[StoredEvent]) -> None:
         by_stream = self._by_stream
         if by_stream:
             for record in records:

@@ -13,9 +13,9 @@ import threading
 from bisect import bisect_right
 from collections.abc import Iterator
 
-from .records import Record, StoreClosed, StoreError
-from .views import StreamView, read_head
-from .views import stream_view as stream_view_of
+from .readable import StreamView, read_head
+from .readable import stream_view as stream_view_of
+from .records import StoreClosed, StoredEvent, StoreError
 
 SELECT = (
     "SELECT position, stream, revision, event_id, type, is_json, data, metadata, created"
@@ -33,7 +33,7 @@ class Reads:
     _last_position: int
     _pool: list[sqlite3.Connection]
     _pool_lock: threading.Lock
-    _ring: list[Record]
+    _ring: list[StoredEvent]
 
     def _connect(self, *, cache_kib: int, readonly: bool = False) -> sqlite3.Connection:
         raise NotImplementedError
@@ -68,7 +68,7 @@ class Reads:
                     self._pool.append(conn)
 
     def stream_view(self, stream: str) -> StreamView:
-        """The visible part of a stream (protocol §3.7); raises StreamDeleted / StreamNotFound."""
+        """The visible part of a stream (protocol §3.7); raises StreamDeletedError / StreamNotFound."""
         with self.reader() as conn:
             conn.execute("BEGIN")
             try:
@@ -83,7 +83,7 @@ class Reads:
 
     def read_stream(
         self, view: StreamView, revision: int | None, backwards: bool, upto: int | None = None
-    ) -> Iterator[Record]:
+    ) -> Iterator[StoredEvent]:
         """Visible events of a stream from `revision` (inclusive) in either direction.
 
         `upto` bounds records by position (subscriptions catch up to a known point).
@@ -99,7 +99,7 @@ class Reads:
                 )
                 for row in rows:
                     if row[8] >= view.min_created:
-                        yield Record(*row)
+                        yield StoredEvent(*row)
                 if len(rows) < BATCH:
                     return
                 cursor = rows[-1][2] - 1
@@ -113,14 +113,14 @@ class Reads:
                 )
                 for row in rows:
                     if row[8] >= view.min_created:
-                        yield Record(*row)
+                        yield StoredEvent(*row)
                 if len(rows) < BATCH:
                     return
                 cursor = rows[-1][2] + 1
 
     def read_all(
         self, position: int | None, backwards: bool, upto: int | None = None
-    ) -> Iterator[Record]:
+    ) -> Iterator[StoredEvent]:
         """Records of the log: forwards from `position` inclusive, backwards before it."""
         end = self._last_position if upto is None else upto
         if backwards:
@@ -130,7 +130,7 @@ class Reads:
                     SELECT + "WHERE position < ? ORDER BY position DESC LIMIT ?", (below, BATCH)
                 )
                 for row in rows:
-                    yield Record(*row)
+                    yield StoredEvent(*row)
                 if len(rows) < BATCH:
                     return
                 below = rows[-1][0]
@@ -142,7 +142,7 @@ class Reads:
                     (after, end, BATCH),
                 )
                 for row in rows:
-                    yield Record(*row)
+                    yield StoredEvent(*row)
                 if len(rows) < BATCH:
                     return
                 after = rows[-1][0]
@@ -151,7 +151,7 @@ class Reads:
         with self.reader() as conn:
             return conn.execute(sql, params).fetchall()
 
-    def resolve_link(self, link: Record) -> Record | None:
+    def resolve_link(self, link: StoredEvent) -> StoredEvent | None:
         """The visible target of a `$>` link event, or None."""
         try:
             text = link.data.decode()
@@ -165,11 +165,11 @@ class Reads:
         rows = self._query(SELECT + "WHERE stream = ? AND revision = ?", (stream, revision))
         if not rows or rows[0][8] < view.min_created:
             return None
-        return Record(*rows[0])
+        return StoredEvent(*rows[0])
 
     # -- live fan-out ------------------------------------------------------------------------
 
-    def records_after(self, position: int, limit: int = BATCH) -> list[Record]:
+    def records_after(self, position: int, limit: int = BATCH) -> list[StoredEvent]:
         """Committed records after `position`, from the ring when it still holds them."""
         with self.changed:
             ring = self._ring
@@ -178,7 +178,7 @@ class Reads:
                 return ring[index : index + limit]
             end = self._last_position
         return [
-            Record(*row)
+            StoredEvent(*row)
             for row in self._query(
                 SELECT + "WHERE position > ? AND position <= ? ORDER BY position LIMIT ?",
                 (position, end, limit),
@@ -186,5 +186,5 @@ class Reads:
         ]
 
 
-def _position(record: Record) -> int:
+def _position(record: StoredEvent) -> int:
     return record.position

@@ -16,7 +16,7 @@ TOMBSTONE_TYPE = "$streamDeleted"
 LINK_TYPE = "$>"
 
 
-class Record(NamedTuple):
+class StoredEvent(NamedTuple):
     """One record of the global log; the field order is the `records` table's column order."""
 
     position: int
@@ -35,7 +35,7 @@ class Record(NamedTuple):
 RECORD_OVERHEAD = 96
 
 
-def record_size(record: Record) -> int:
+def record_size(record: StoredEvent) -> int:
     """The record's length in the log: the next record's position is this one's plus it."""
     return (
         RECORD_OVERHEAD
@@ -71,7 +71,7 @@ class WrongExpectedVersion(StoreError):
         self.current = current  # -1 when the stream has no events
 
 
-class StreamDeleted(StoreError):
+class StreamDeletedError(StoreError):
     def __init__(self, stream: str) -> None:
         super().__init__(f"Event stream '{stream}' is deleted.")
         self.stream = stream

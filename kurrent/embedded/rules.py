@@ -23,8 +23,8 @@ from .records import (
     TOMBSTONE_TYPE,
     AppendResult,
     ProposedEvent,
-    Record,
-    StreamDeleted,
+    StoredEvent,
+    StreamDeletedError,
     WrongExpectedVersion,
     is_metastream,
     metastream_of,
@@ -96,7 +96,7 @@ class Txn:
         self.store = store
         self.parent = parent
         self.heads: dict[str, Head] = {}
-        self.records: list[Record] = []
+        self.records: list[StoredEvent] = []
         self.ids: dict[tuple[str, str], tuple[int, int]] = {}
         self.next_position = parent.next_position if parent else store.next_position
         self.last_position = parent.last_position if parent else store.last_position
@@ -153,8 +153,8 @@ class Txn:
 
     # -- writes ----------------------------------------------------------------------------
 
-    def write(self, stream: str, revision: int, event: ProposedEvent) -> Record:
-        record = Record(
+    def write(self, stream: str, revision: int, event: ProposedEvent) -> StoredEvent:
+        record = StoredEvent(
             self.next_position,
             stream,
             revision,
@@ -178,7 +178,7 @@ class Txn:
                 head.meta = parse_metadata(event.data, event.is_json)
         return record
 
-    def _write_many(self, stream: str, first: int, events: Sequence[ProposedEvent]) -> Record:
+    def _write_many(self, stream: str, first: int, events: Sequence[ProposedEvent]) -> StoredEvent:
         """Append events at revisions first, first+1, ...; returns the last record."""
         if is_metastream(stream) or len(events) == 1:
             for offset, event in enumerate(events):
@@ -188,7 +188,7 @@ class Txn:
         records = []
         overhead = RECORD_OVERHEAD + len(stream.encode())
         for n, e in enumerate(events):
-            record = Record(position, stream, first + n, e[0], e[1], e[2], e[3], e[4], now)
+            record = StoredEvent(position, stream, first + n, e[0], e[1], e[2], e[3], e[4], now)
             records.append(record)
             ids[(stream, record.event_id)] = (record.revision, position)
             position += overhead + len(e[1].encode()) + len(e[3]) + len(e[4])
@@ -198,7 +198,7 @@ class Txn:
         self.head(stream).last = records[-1].revision
         return records[-1]
 
-    def write_metadata(self, stream: str, meta: dict[str, Any] | bytes) -> Record:
+    def write_metadata(self, stream: str, meta: dict[str, Any] | bytes) -> StoredEvent:
         data = meta if isinstance(meta, bytes) else json.dumps(meta, separators=(",", ":"))
         event = ProposedEvent(
             str(uuid.uuid4()),
@@ -213,13 +213,13 @@ class Txn:
     def append(self, stream: str, expected: int, events: Sequence[ProposedEvent]) -> AppendResult:
         kind, last = self.state(stream)
         if kind == "T":
-            raise StreamDeleted(stream)
+            raise StreamDeletedError(stream)
         undelete = kind == "S"
         if expected in (ANY, EXISTS):
             if expected == EXISTS and kind == "N":
                 raise WrongExpectedVersion(stream, expected, -1)
             if expected == EXISTS and kind == "S":
-                raise StreamDeleted(stream)
+                raise StreamDeletedError(stream)
             retried = self._weak_retry(stream, expected, events, last)
             if retried:
                 return retried
@@ -295,7 +295,7 @@ class Txn:
     def soft_delete(self, stream: str, expected: int) -> int:
         kind, last = self.state(stream)
         if kind == "T":
-            raise StreamDeleted(stream)
+            raise StreamDeletedError(stream)
         if kind == "N":
             raise WrongExpectedVersion(stream, expected, -1)
         self._check_delete(stream, expected, kind, last)
@@ -304,7 +304,7 @@ class Txn:
     def tombstone(self, stream: str, expected: int) -> int:
         kind, last = self.state(stream)
         if kind == "T":
-            raise StreamDeleted(stream)
+            raise StreamDeletedError(stream)
         if kind == "N" and expected in (EXISTS,):
             raise WrongExpectedVersion(stream, expected, -1)
         self._check_delete(stream, expected, kind, last)
@@ -316,6 +316,6 @@ class Txn:
         if expected == NO_STREAM and kind == "E":
             raise WrongExpectedVersion(stream, expected, last)
         if expected == EXISTS and kind == "S":
-            raise StreamDeleted(stream)
+            raise StreamDeletedError(stream)
         if expected >= 0 and (kind in ("N", "M") or expected != last):
             raise WrongExpectedVersion(stream, expected, -1 if kind in ("N", "M") else last)

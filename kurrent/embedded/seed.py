@@ -11,7 +11,7 @@ import json
 import time
 import uuid
 
-from .records import Record, record_size
+from .records import StoredEvent, record_size
 
 _USERS = (
     ("admin", "KurrentDB Administrator", ["$admins"]),
@@ -23,7 +23,7 @@ def _json(value: object) -> bytes:
     return json.dumps(value, separators=(",", ":")).encode()
 
 
-def system_records(first_position: int) -> list[Record]:
+def system_records(first_position: int) -> list[StoredEvent]:
     """The records of a fresh log, the first at `first_position`, each after the previous."""
     now = time.time_ns() // 100
     epoch_id = str(uuid.uuid4())
@@ -74,7 +74,7 @@ def system_records(first_position: int) -> list[Record]:
     position = first_position
     for stream, revision, event_type, data in proposed:
         is_json = event_type != "$UserCreated"
-        record = Record(
+        record = StoredEvent(
             position, stream, revision, str(uuid.uuid4()), event_type, is_json, data, b"", now
         )
         records.append(record)

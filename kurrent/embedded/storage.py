@@ -25,19 +25,19 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from .readable import read_head
 from .reading import SELECT, Reads
 from .records import (
     AppendResult,
     ProposedEvent,
-    Record,
     StoreClosed,
+    StoredEvent,
     StoreError,
     is_metastream,
     record_size,
 )
 from .rules import Head, Txn, parse_metadata
 from .seed import system_records
-from .views import read_head
 
 log = logging.getLogger(__name__)
 
@@ -140,17 +140,17 @@ class Store(Reads):
         self._pool: list[sqlite3.Connection] = []
         self._pool_lock = threading.Lock()
         self.changed = threading.Condition()
-        self._listeners: list[Callable[[list[Record]], None]] = []
+        self._listeners: list[Callable[[list[StoredEvent]], None]] = []
         row = self._writer.execute(SELECT + "ORDER BY position DESC LIMIT 1").fetchone()
         if row is None:
             self._last_position = 0
             self._next_position = FIRST_POSITION
             self._seed()
         else:
-            last = Record(*row)
+            last = StoredEvent(*row)
             self._last_position: int = last.position
             self._next_position = last.position + record_size(last)
-        self._ring: list[Record] = []
+        self._ring: list[StoredEvent] = []
         self._ring_bytes = 0
         self._recent_ids = _RecentIds(RECENT_IDS)
         self._recent_ids.update(
@@ -215,11 +215,11 @@ class Store(Reads):
     def closed(self) -> bool:
         return self._closed
 
-    def add_listener(self, listener: Callable[[list[Record]], None]) -> None:
+    def add_listener(self, listener: Callable[[list[StoredEvent]], None]) -> None:
         """Call `listener(records)` after each commit, in log order, on the writer's thread."""
         self._listeners.append(listener)
 
-    def remove_listener(self, listener: Callable[[list[Record]], None]) -> None:
+    def remove_listener(self, listener: Callable[[list[StoredEvent]], None]) -> None:
         with contextlib.suppress(ValueError):
             self._listeners.remove(listener)
 

@@ -27,9 +27,9 @@ from .records import (
     LINK_TYPE,
     MAX_REVISION,
     ProposedEvent,
-    Record,
     StoreClosed,
-    StreamDeleted,
+    StoredEvent,
+    StreamDeletedError,
     StreamNotFound,
     WrongExpectedVersion,
 )
@@ -135,7 +135,7 @@ class StreamsServicer:
                 wrong.current_revision = error.current
             _set_expected(wrong, expected)
             return streams_pb2.AppendResp(wrong_expected_version=wrong)
-        except StreamDeleted:
+        except StreamDeletedError:
             await errors.stream_deleted(context, stream)
         except (StoreClosed, StorageFailure) as error:
             await refuse_unavailable(context, error)
@@ -192,7 +192,7 @@ class StreamsServicer:
             _set_batch_expected(detail, expected, wev=True)
             response.error.CopyFrom(batch_error(6, "WrongExpectedVersion", detail))
             return response
-        except StreamDeleted:
+        except StreamDeletedError:
             detail = shared_pb2.StreamDeleted(stream_identifier=options.stream_identifier)
             response.error.CopyFrom(batch_error(5, "StreamDeleted", detail))
             return response
@@ -255,7 +255,7 @@ class StreamsServicer:
         except StreamNotFound:
             yield not_found_response(stream)
             return
-        except StreamDeleted:
+        except StreamDeletedError:
             await errors.stream_deleted(context, stream)
         backwards = options.read_direction == ReadReq.Options.Backwards
         which = options.stream.WhichOneof("revision_option")
@@ -324,14 +324,14 @@ class StreamsServicer:
                 return
             count -= len(chunk)
 
-    def response(self, record: Record, resolve_links: bool) -> bytes | None:
+    def response(self, record: StoredEvent, resolve_links: bool) -> bytes | None:
         """The serialized ReadResp of a record; None for a link whose target cannot be shown."""
         if resolve_links and record.type == LINK_TYPE:
             target = self.store.resolve_link(record)
             return None if target is None else encode_event_response(record, target)
         return encode_event_response(record)
 
-    def live_response(self, record: Record, resolve_links: bool) -> bytes | None:
+    def live_response(self, record: StoredEvent, resolve_links: bool) -> bytes | None:
         """Like `response`, but shared by every subscriber that receives this live record."""
         if resolve_links and record.type == LINK_TYPE:
             return self.response(record, True)
@@ -374,7 +374,7 @@ class StreamsServicer:
             return await self.io(self.store.delete, stream, expected)
         except WrongExpectedVersion as error:
             await errors.wrong_expected_version(context, "Delete", stream, expected, error.current)
-        except StreamDeleted:
+        except StreamDeletedError:
             await errors.stream_deleted(context, stream)
         except (StoreClosed, StorageFailure) as error:
             await refuse_unavailable(context, error)

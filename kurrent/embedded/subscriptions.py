@@ -20,7 +20,7 @@ from kurrentdbclient.protos.v1 import streams_pb2
 
 from . import errors
 from .hub import Subscriber
-from .records import MAX_REVISION, Record, StreamDeleted, StreamNotFound
+from .records import MAX_REVISION, StoredEvent, StreamDeletedError, StreamNotFound
 from .wire import (
     RecordFilter,
     caught_up_response,
@@ -45,9 +45,9 @@ class Scanner:
 
     def __init__(
         self,
-        records: Iterator[Record],
+        records: Iterator[StoredEvent],
         accept: RecordFilter | None,
-        respond: Callable[[Record], bytes | None],
+        respond: Callable[[StoredEvent], bytes | None],
         interval: int = 0,
     ) -> None:
         self.records = records
@@ -56,7 +56,7 @@ class Scanner:
         self.interval = interval
         self.counted = 0
         self.position: int | None = None
-        self.last: Record | None = None
+        self.last: StoredEvent | None = None
         self.done = False
 
     def take(self, limit: int = CHUNK) -> list[bytes]:
@@ -160,7 +160,7 @@ async def all_subscription(
         hub.unsubscribe(subscriber)
 
 
-async def _live_response(servicer: StreamsServicer, record: Record, resolve: bool):
+async def _live_response(servicer: StreamsServicer, record: StoredEvent, resolve: bool):
     if resolve and record.type == "$>":
         return await servicer.io(servicer.response, record, True)
     return servicer.live_response(record, resolve)
@@ -179,7 +179,7 @@ async def stream_subscription(
             view = await servicer.io(store.stream_view, stream)
         except StreamNotFound:
             view = None
-        except StreamDeleted:
+        except StreamDeletedError:
             await errors.stream_deleted(context, stream)
         if which == "revision":
             after = options.stream.revision
@@ -203,7 +203,7 @@ async def stream_subscription(
                     view = await servicer.io(store.stream_view, stream)
                 except StreamNotFound:
                     continue
-                except StreamDeleted:
+                except StreamDeletedError:
                     await errors.stream_deleted(context, stream)
                 scanner = _stream_scanner(servicer, view, after, head, resolve)
                 async for response in _scan(servicer, scanner):

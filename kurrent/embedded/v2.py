@@ -20,7 +20,7 @@ from kurrentdbclient.protos.v2.streams import streams_pb2 as v2
 from kurrentdbclient.protos.v2.streams import streams_pb2_grpc as v2_grpc
 
 from . import errors
-from .records import ANY, ProposedEvent, StoreClosed, StreamDeleted, WrongExpectedVersion
+from .records import ANY, ProposedEvent, StoreClosed, StreamDeletedError, WrongExpectedVersion
 from .storage import StorageFailure, Store
 
 FORMAT_NAMES = {
@@ -146,7 +146,7 @@ class V2StreamsServicer(v2_grpc.StreamsServiceServicer):
                 actual_revision=error.current,
             )
             raise _Refused(grpc.StatusCode.FAILED_PRECONDITION, message, detail) from error
-        except StreamDeleted as error:
+        except StreamDeletedError as error:
             detail = errors_pb2.StreamTombstonedErrorDetails(stream=error.stream)
             message = f"Stream '{error.stream}' has been tombstoned."
             raise _Refused(grpc.StatusCode.FAILED_PRECONDITION, message, detail) from error

@@ -11,14 +11,14 @@ from collections.abc import Callable
 from google.protobuf import timestamp_pb2
 from kurrentdbclient.protos.v1 import shared_pb2, streams_pb2
 
-from .records import ANY, EXISTS, NO_STREAM, ProposedEvent, Record
+from .records import ANY, EXISTS, NO_STREAM, ProposedEvent, StoredEvent
 
 ReadResp = streams_pb2.ReadResp
 RecordedEvent = streams_pb2.ReadResp.ReadEvent.RecordedEvent
 ReadEvent = streams_pb2.ReadResp.ReadEvent
 JSON = "application/json"
 OCTET_STREAM = "application/octet-stream"
-RecordFilter = Callable[[Record], bool]
+RecordFilter = Callable[[StoredEvent], bool]
 CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
@@ -93,7 +93,7 @@ def proposed_event(message, max_event_bytes: int) -> ProposedEvent:
     )
 
 
-def recorded_event(record: Record) -> RecordedEvent:
+def recorded_event(record: StoredEvent) -> RecordedEvent:
     return RecordedEvent(
         id=shared_pb2.UUID(string=record.event_id),
         stream_identifier=shared_pb2.StreamIdentifier(stream_name=record.stream.encode()),
@@ -110,7 +110,7 @@ def recorded_event(record: Record) -> RecordedEvent:
     )
 
 
-def event_response(record: Record, target: Record | None = None) -> ReadResp:
+def event_response(record: StoredEvent, target: StoredEvent | None = None) -> ReadResp:
     """A ReadResp carrying `record`; with a resolved link `record` is the link, `target` the event."""
     if target is None:
         return ReadResp(
@@ -172,7 +172,7 @@ def record_filter(options: streams_pb2.ReadReq.Options) -> RecordFilter | None:
     if which is None:
         return None
     expression = getattr(filter_options, which)
-    field = 1 if which == "stream_identifier" else 4  # Record.stream / Record.type
+    field = 1 if which == "stream_identifier" else 4  # StoredEvent.stream / StoredEvent.type
     if expression.regex:
         try:
             pattern = re.compile(expression.regex)
@@ -244,7 +244,7 @@ def _type_entry(event_type: str) -> bytes:
     return _map_entry(_TYPE_KEY, event_type)
 
 
-def encode_recorded_event(record: Record) -> bytes:
+def encode_recorded_event(record: StoredEvent) -> bytes:
     """RecordedEvent bytes: id=1, stream_identifier=2, revision=3, prepare=4, commit=5,
     metadata=6 (map), custom_metadata=7, data=8."""
     position = _varint(record[0])
@@ -275,7 +275,7 @@ def encode_recorded_event(record: Record) -> bytes:
     return b"".join(parts)
 
 
-def encode_event_response(record: Record, target: Record | None = None) -> bytes:
+def encode_event_response(record: StoredEvent, target: StoredEvent | None = None) -> bytes:
     """Serialized ReadResp{event=ReadEvent{event=1, link=2, commit_position=3}}."""
     if target is None:
         read_event = _field(b"\x0a", encode_recorded_event(record))

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from kurrent.config import active_environment
+from kurrent.connection.config import active_environment
 from kurrent.models import Activity
-from kurrent.roles import is_admin
+from kurrent.services.roles import is_admin
 
 
 @dataclass(frozen=True)

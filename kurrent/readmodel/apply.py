@@ -10,7 +10,7 @@ together. Nothing else inserts, updates or deletes read-model rows (the search t
 are kept by database triggers on the record rows).
 
 It survives any event. An event it cannot apply (malformed, not storable, against the
-rules of its stream: see kurrent.events.PROBLEM_REASONS) is skipped: the checkpoint
+rules of its stream: see kurrent.core.shapes.PROBLEM_REASONS) is skipped: the checkpoint
 moves past it, and it is counted per environment and reason and recorded as a
 SkippedEvent row. Most such events are found before anything is written (the decoder
 checks shapes, sizes and storable values); should the database still refuse a batch,
@@ -38,9 +38,9 @@ from django.db import (
 )
 from kurrentdbclient import RecordedEvent
 
-from kurrent import metrics
-from kurrent.domain import Entry, Record, fold_entry, fold_record
-from kurrent.events import (
+from kurrent.connection import metrics
+from kurrent.core.domain import Entry, Record, fold_entry, fold_record
+from kurrent.core.events import (
     Envelope,
     StreamCreated,
     StreamDeleted,
@@ -374,7 +374,7 @@ class _Batch:
                 self.positions[key] = envelope.commit_position
             self._skip(envelope, refusal)
             return
-        new = kind.fold(state, envelope, env_name=self.env)
+        new = kind.fold(state, envelope, env=self.env)
         self.states[key] = new
         self.positions[key] = envelope.commit_position
         self.activity.append(_activity(self.env, envelope, stream.kind, new))

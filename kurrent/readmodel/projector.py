@@ -28,11 +28,11 @@ from django.db import DatabaseError, connection, transaction
 from kurrentdbclient import RecordedEvent
 from kurrentdbclient.exceptions import KurrentDBClientError
 
-from kurrent import allreads
-from kurrent.config import active_environment
-from kurrent.connection import connections
-from kurrent.errors import KurrentError
-from kurrent.events import STREAM_PREFIXES
+from kurrent.connection import allreads
+from kurrent.connection.config import active_environment
+from kurrent.connection.manager import connections
+from kurrent.core.errors import KurrentError
+from kurrent.core.events import STREAM_PREFIXES
 from kurrent.models import (
     Activity,
     ProjectionCheckpoint,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kurrent.domain import Entry, Record, text_values
+from kurrent.core.domain import Entry, Record, text_values
 from kurrent.models import StreamRecord, UserDataEntry
 
 # The columns a change of state may touch (besides the keys env and record_id/entry_id).

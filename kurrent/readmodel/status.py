@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from django.db.models import Count
 
-from kurrent.config import active_environment
+from kurrent.connection.config import active_environment
 from kurrent.models import ProjectionCheckpoint, SkippedEvent
 from kurrent.readmodel.projector import head, read_after
 

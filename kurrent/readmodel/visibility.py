@@ -10,7 +10,7 @@ from typing import Any
 
 from django.db.models import Q
 
-from kurrent.roles import is_admin
+from kurrent.services.roles import is_admin
 
 
 def may_see(actor: Any, item: Any) -> bool:

@@ -14,11 +14,12 @@ from django.db import DatabaseError
 from kurrentdbclient import KurrentDBClient, NewEvent, RecordedEvent, StreamState
 from kurrentdbclient.exceptions import NotFoundError, StreamIsDeletedError
 
-from kurrent.config import active_environment
-from kurrent.connection import connections, direct
-from kurrent.errors import Forbidden, KurrentError, NotFound, ValidationError
+from kurrent.connection.clients import direct
+from kurrent.connection.config import active_environment
+from kurrent.connection.manager import connections
+from kurrent.core.errors import Forbidden, KurrentError, NotFound, ValidationError
 from kurrent.readmodel import projector
-from kurrent.roles import can_read, can_write
+from kurrent.services.roles import can_read, can_write
 
 log = logging.getLogger("kurrent.services")
 

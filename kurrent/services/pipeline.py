@@ -17,9 +17,9 @@ from typing import Any
 from kurrentdbclient import NewEvent, StreamState
 from kurrentdbclient.exceptions import WrongCurrentVersionError
 
-from kurrent.domain import Entry, Record, decode_all, fold_all, fold_entry, fold_record
-from kurrent.errors import Conflict, Forbidden, NotFound
-from kurrent.events import (
+from kurrent.core.domain import Entry, Record, decode_all, fold_all, fold_entry, fold_record
+from kurrent.core.errors import Conflict, Forbidden, NotFound
+from kurrent.core.events import (
     StreamDeleted,
     StreamUpdated,
     UserDataDeleted,
@@ -104,7 +104,7 @@ def from_stream(kind: Kind, env: str, stream: str) -> Any:
         events = read_stream(env, stream, f"There is no such {kind.noun}.")
     except NotFound:
         return None
-    return fold_all(decode_all(events), env_name=env, fold=kind.fold)
+    return fold_all(decode_all(events), env=env, fold=kind.fold)
 
 
 def create(kind: Kind, actor: Any, env: str, stream: str, event: Any, key: str | None) -> Any:
@@ -223,7 +223,7 @@ def _saved(
     folded = kind.fold(
         before,
         decode_new(new_event, stream=stream, revision=revision, position=position, event=event),
-        env_name=env,
+        env=env,
     )
     state = fetch(kind, env, folded.id)
     return state if state is not None and state.version >= revision else folded

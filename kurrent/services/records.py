@@ -1,6 +1,6 @@
 """Stream records as event streams: create, read, list, search, update, delete, history.
 
-Each record is the KurrentDB stream `pool-<uuid>` (names in kurrent.events); its events
+Each record is the KurrentDB stream `pool-<uuid>` (names in kurrent.core.events); its events
 are its history and its version is the stream revision. Writes go through the command
 pipeline (kurrent.services.pipeline); lists, searches and a record by id come from the
 read model; history, "as at version n" and diffs fold the stream itself.
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kurrent.domain import (
+from kurrent.core.domain import (
     MAX_METADATA_BYTES,
     MAX_TAGS,
     HistoryEntry,
@@ -29,8 +29,8 @@ from kurrent.domain import (
     history,
     record_changes,
 )
-from kurrent.errors import Forbidden, NotFound, ValidationError
-from kurrent.events import StreamCreated, object_id, record_stream
+from kurrent.core.errors import Forbidden, NotFound, ValidationError
+from kurrent.core.events import StreamCreated, object_id, record_stream
 from kurrent.models import StreamRecord
 from kurrent.readmodel import search
 from kurrent.readmodel.rows import record_from_row
@@ -242,12 +242,12 @@ def record_history(actor: Any, record_id: str, env: str | None = None) -> list[H
     require_reader(actor)
     env = env_name(env)
     envelopes = _readable_stream(actor, env, _record_uuid(record_id))
-    return history(envelopes, env_name=env)
+    return history(envelopes, env=env)
 
 
 def _readable_stream(actor: Any, env: str, record_id: str) -> list[Any]:
     envelopes = decode_all(read_stream(env, record_stream(record_id), "There is no such record."))
-    current = fold_all(envelopes, env_name=env)
+    current = fold_all(envelopes, env=env)
     if current is None:
         raise NotFound("There is no such record.")
     if not may_see(actor, current):
@@ -261,7 +261,7 @@ def record_at_version(actor: Any, record_id: str, version: int, env: str | None 
     env = env_name(env)
     version = clean_version("version", version)
     envelopes = _readable_stream(actor, env, _record_uuid(record_id))
-    state = fold_all([e for e in envelopes if e.revision <= version], env_name=env)
+    state = fold_all([e for e in envelopes if e.revision <= version], env=env)
     if state is None or version > envelopes[-1].revision:
         raise ValidationError("version", f"this record has versions 0 to {envelopes[-1].revision}")
     return state
@@ -280,6 +280,6 @@ def diff_versions(
     for field_name, value in (("from_version", start), ("to_version", end)):
         if value > last:
             raise ValidationError(field_name, f"this record has versions 0 to {last}")
-    old = fold_all([e for e in envelopes if e.revision <= start], env_name=env)
-    new = fold_all([e for e in envelopes if e.revision <= end], env_name=env)
+    old = fold_all([e for e in envelopes if e.revision <= start], env=env)
+    new = fold_all([e for e in envelopes if e.revision <= end], env=env)
     return record_changes(old, new)

@@ -24,8 +24,8 @@ from django.db.models import Q
 from kurrentdbclient import StreamState
 from kurrentdbclient.exceptions import StreamIsDeletedError
 
-from kurrent.connection import connections
-from kurrent.domain import (
+from kurrent.connection.manager import connections
+from kurrent.core.domain import (
     ENTRY_TYPES,
     Entry,
     clean_bool,
@@ -37,8 +37,8 @@ from kurrent.domain import (
     clean_tags,
     clean_version,
 )
-from kurrent.errors import Forbidden, ValidationError
-from kurrent.events import (
+from kurrent.core.errors import Forbidden, ValidationError
+from kurrent.core.events import (
     STREAM_PREFIXES,
     UserDataStored,
     UserErased,
@@ -52,7 +52,6 @@ from kurrent.events import (
 from kurrent.models import StreamRecord, UserDataEntry
 from kurrent.readmodel import projector
 from kurrent.readmodel.rows import entry_from_row
-from kurrent.roles import is_admin
 from kurrent.services import pipeline
 from kurrent.services.common import (
     Page,
@@ -67,6 +66,7 @@ from kurrent.services.common import (
     require_writer,
 )
 from kurrent.services.pipeline import ENTRIES
+from kurrent.services.roles import is_admin
 
 log = logging.getLogger("kurrent.userdata")
 

@@ -10,9 +10,8 @@ from typing import Any
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
-from kurrent import roles
-from kurrent.errors import Forbidden, NotFound, ValidationError
-from kurrent.services import records, userdata
+from kurrent.core.errors import Forbidden, NotFound, ValidationError
+from kurrent.services import records, roles, userdata
 from kurrent.web.http import HtmxHttpRequest
 from kurrent.web.outcomes import UNAVAILABLE
 

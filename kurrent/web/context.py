@@ -20,10 +20,11 @@ from typing import Any
 
 from django.http import HttpRequest
 
-from kurrent import config, metrics, roles
-from kurrent.connection import connections
-from kurrent.errors import KurrentError
+from kurrent.connection import config, metrics
+from kurrent.connection.manager import connections
+from kurrent.core.errors import KurrentError
 from kurrent.readmodel import activity, status
+from kurrent.services import roles
 
 SESSION_ENV_KEY = "kurrent_env"
 WRITABLE_STATES = ("connected", "degraded")

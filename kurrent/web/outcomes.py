@@ -30,7 +30,7 @@ from typing import Any
 from django import forms
 from django.http import Http404, HttpRequest
 
-from kurrent.errors import (
+from kurrent.core.errors import (
     Conflict,
     Forbidden,
     KurrentBusy,

@@ -1,5 +1,5 @@
 """The `kurrent_extras` template library: filters that call tested pure functions
-(kurrent.formatting, kurrent.roles) and the header's environment tags.
+(kurrent.web.formatting, kurrent.services.roles) and the header's environment tags.
 
 Registered by name in settings (TEMPLATES OPTIONS "libraries"), since it lives in the
 web package rather than in an app's templatetags folder."""
@@ -16,7 +16,9 @@ from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils.html import format_html
 from django.utils.http import RFC3986_SUBDELIMS
 
-from kurrent import config, formatting, roles
+from kurrent.connection import config
+from kurrent.services import roles
+from kurrent.web import formatting
 from kurrent.web.context import current_env, health
 
 register = template.Library()

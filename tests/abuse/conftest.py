@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 from kurrentdbclient import KurrentDBClient
 
-from kurrent import ops
-from kurrent.connection import connections
-from kurrent.roles import ADMIN, EDITOR, VIEWER
+from kurrent.connection.manager import connections
+from kurrent.ops import endpoints
 from kurrent.services import records, userdata
+from kurrent.services.roles import ADMIN, EDITOR, VIEWER
 from tests.conftest import point_env_at
 
 PASSWORD = "abuse-tests-password-1"
@@ -64,7 +64,7 @@ def world(db: None, settings: Any) -> Iterator[World]:
     settings.KURRENTDB_ENVIRONMENT = "dev"
     settings.METRICS_TOKEN = ""
     point_env_at(settings, "dev", node.url)
-    ops.snapshots.clear()
+    endpoints.snapshots.clear()
     raw = KurrentDBClient(uri=node.url)
     try:
         users = {
@@ -82,6 +82,6 @@ def world(db: None, settings: Any) -> Iterator[World]:
         yield World(node, raw, users, record, entry)
     finally:
         raw.close()
-        ops.snapshots.clear()
+        endpoints.snapshots.clear()
         connections.reset()
         node.stop()

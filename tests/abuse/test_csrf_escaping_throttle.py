@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth.models import Group, User
 
-from kurrent import ops
-from kurrent.roles import EDITOR
+from kurrent.ops import endpoints
 from kurrent.services import records, userdata
+from kurrent.services.roles import EDITOR
 from tests.abuse.conftest import PASSWORD
 from tests.abuse.test_role_matrix import PATTERNS, concrete_url
 
@@ -28,8 +28,8 @@ def test_every_post_without_a_token_is_refused(world, role):
     for route, _name in PATTERNS:
         url = concrete_url(route, world)
         response = client.post(url, {"name": "x", "data": "{}", "idempotency_key": "x"})
-        if url == ops.HEALTH_PATH:
-            # Answered before the CSRF check (ops.HealthMiddleware); it takes no POST at all.
+        if url == endpoints.HEALTH_PATH:
+            # Answered before the CSRF check (endpoints.HealthMiddleware); it takes no POST at all.
             if response.status_code != 405:
                 refused.append(f"{url}: {response.status_code}")
         elif response.status_code != 403 or b"CSRF" not in response.content:

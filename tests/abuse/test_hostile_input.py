@@ -13,7 +13,7 @@ from django.conf import settings as django_settings
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kurrent.domain import TAG_RE
+from kurrent.core.domain import TAG_RE
 
 HX = {"HTTP_HX_REQUEST": "true"}
 PROPERTY = settings(

@@ -7,7 +7,7 @@ from django.contrib.auth.models import Group
 from django.urls import reverse
 
 from accounts import backends
-from kurrent import roles
+from kurrent.services import roles
 
 pytestmark = pytest.mark.django_db
 

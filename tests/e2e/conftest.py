@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from django.conf import settings as django_settings
 
-from kurrent.connection import connections
+from kurrent.connection.manager import connections
 from tests.conftest import PASSWORD, point_env_at
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")

@@ -6,11 +6,11 @@ import uuid
 
 import pytest
 
-from kurrent.embedded.records import MAX_REVISION, Record
+from kurrent.embedded.records import MAX_REVISION, StoredEvent
 from kurrent.embedded.wire import ReadResp, encode_event_response, event_response
 
 
-def record(**fields) -> Record:
+def record(**fields) -> StoredEvent:
     values = {
         "position": 1,
         "stream": "s",
@@ -22,7 +22,7 @@ def record(**fields) -> Record:
         "metadata": b"",
         "created": 17_000_000_000_000_000,
     }
-    return Record(**{**values, **fields})
+    return StoredEvent(**{**values, **fields})
 
 
 @pytest.mark.parametrize(

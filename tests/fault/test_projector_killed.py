@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 from kurrentdbclient import KurrentDBClient, StreamState
 
-from kurrent.events import (
+from kurrent.core.events import (
     StreamCreated,
     StreamDeleted,
     StreamUpdated,

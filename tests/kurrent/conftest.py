@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from kurrent.connection import connections
+from kurrent.connection.manager import connections
 from tests.conftest import point_env_at
 
 
@@ -47,7 +47,7 @@ def raw_client(kdb: Any) -> Iterator[Any]:
 @pytest.fixture
 def our_events(raw_client: Any) -> Any:
     """A function returning every event of our streams in $all, as the client sees them."""
-    from kurrent.events import STREAM_PREFIXES
+    from kurrent.core.events import STREAM_PREFIXES
 
     def read() -> list[Any]:
         return list(

@@ -12,7 +12,7 @@ from django.contrib.auth.models import Group
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from kurrent.roles import ADMIN, is_admin
+from kurrent.services.roles import ADMIN, is_admin
 
 LINE = re.compile(r"^Demo login: (\S+) / (\S+)$")
 

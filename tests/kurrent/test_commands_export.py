@@ -11,7 +11,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from kurrentdbclient import NewEvent, StreamState
 
-from kurrent.events import STREAM_PREFIXES
+from kurrent.core.events import STREAM_PREFIXES
 from kurrent.services import records, userdata
 from tests.conftest import point_env_at
 from tests.kurrent.viewtools import closed_port_url, entry, record

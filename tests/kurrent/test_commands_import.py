@@ -12,7 +12,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from kurrentdbclient import KurrentDBClient, NewEvent, StreamState
 
-from kurrent.connection import connections
+from kurrent.connection.manager import connections
 from kurrent.embedded import EmbeddedNode
 from kurrent.models import StreamRecord, UserDataEntry
 from kurrent.services import records

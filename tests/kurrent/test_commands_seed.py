@@ -8,10 +8,10 @@ import pytest
 from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
 
-from kurrent.events import STREAM_PREFIXES
+from kurrent.core.events import STREAM_PREFIXES
 from kurrent.models import RecordTag, StreamRecord, UserDataEntry
-from kurrent.roles import EDITOR
 from kurrent.services import records
+from kurrent.services.roles import EDITOR
 from tests.conftest import point_env_at
 from tests.kurrent.viewtools import closed_port_url
 

@@ -1,4 +1,4 @@
-"""Environment profiles (kurrent.config) and the typed env reader (penguinpool.envcheck)."""
+"""Environment profiles (kurrent.connection.config) and the typed env reader (penguinpool.envcheck)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from urllib.parse import quote
 
 import pytest
 
-from kurrent import config
-from kurrent.config import Profile, get_profile
+from kurrent.connection import config
+from kurrent.connection.config import Profile, get_profile
 from penguinpool.envcheck import ConfigError, EnvReader
 from tests.conftest import point_env_at
 

@@ -11,18 +11,11 @@ import pytest
 from kurrentdbclient import KurrentDBClient, NewEvent, StreamState
 from kurrentdbclient.exceptions import NotFoundError, WrongCurrentVersionError
 
-from kurrent import metrics
-from kurrent.connection import (
-    CONNECTED,
-    DEGRADED,
-    DISABLED,
-    NOT_CONFIGURED,
-    Health,
-    connections,
-    direct,
-    judge,
-)
-from kurrent.errors import KurrentBusy, NotConfigured
+from kurrent.connection import metrics
+from kurrent.connection.clients import direct
+from kurrent.connection.health import CONNECTED, DEGRADED, DISABLED, NOT_CONFIGURED, Health, judge
+from kurrent.connection.manager import connections
+from kurrent.core.errors import KurrentBusy, NotConfigured
 
 pytestmark = pytest.mark.usefixtures("kurrent_dev")
 

@@ -17,10 +17,12 @@ from typing import Any
 import pytest
 from kurrentdbclient import KurrentDBClient, NewEvent, StreamState
 
-from kurrent import metrics
-from kurrent.connection import CONNECTED, DOWN, ConnectionManager, Health, direct
+from kurrent.connection import metrics
+from kurrent.connection.clients import direct
+from kurrent.connection.health import CONNECTED, DOWN, Health
+from kurrent.connection.manager import ConnectionManager
+from kurrent.core.errors import KurrentUnavailable
 from kurrent.embedded import EmbeddedNode, NodeProcess
-from kurrent.errors import KurrentUnavailable
 from tests.conftest import point_env_at
 
 TIMEOUT_S = 1.0

@@ -19,9 +19,11 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from kurrentdbclient import NewEvent, StreamState
 
-from kurrent.connection import CONNECTED, DOWN, connections, scrub
+from kurrent.connection.clients import scrub
+from kurrent.connection.health import CONNECTED, DOWN
+from kurrent.connection.manager import connections
+from kurrent.core.errors import KurrentUnavailable
 from kurrent.embedded import EmbeddedNode
-from kurrent.errors import KurrentUnavailable
 from tests.conftest import point_env_at
 
 SECRET = "Tls:pw@with/odd?chars#1"  # must survive the URL unharmed, and never be shown

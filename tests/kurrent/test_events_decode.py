@@ -8,9 +8,10 @@ import uuid
 import pytest
 from kurrentdbclient import RecordedEvent
 
-from kurrent.domain import clean_object
-from kurrent.errors import ValidationError
-from kurrent.events import PROBLEM_REASONS, decode, unstorable
+from kurrent.core.domain import clean_object
+from kurrent.core.errors import ValidationError
+from kurrent.core.events import decode
+from kurrent.core.shapes import PROBLEM_REASONS, unstorable
 
 RECORD = b'"record_id": "r", "tags": [], "owner_id": 1, "owner": "o", "is_public": true'
 

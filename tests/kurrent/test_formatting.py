@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from kurrent import formatting
+from kurrent.web import formatting
 
 
 def test_pretty_json_keeps_order_and_unicode():

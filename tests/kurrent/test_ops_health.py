@@ -8,8 +8,9 @@ import time
 import pytest
 from kurrentdbclient import NewEvent, StreamState
 
-from kurrent import metrics, ops
-from kurrent.connection import connections
+from kurrent.connection import metrics
+from kurrent.connection.manager import connections
+from kurrent.ops import endpoints
 from kurrent.services import records
 from tests.conftest import point_env_at
 from tests.kurrent.viewtools import closed_port_url
@@ -20,9 +21,9 @@ URL = "/kurrent/health"
 
 @pytest.fixture(autouse=True)
 def fresh_snapshot():
-    ops.snapshots.clear()
+    endpoints.snapshots.clear()
     yield
-    ops.snapshots.clear()
+    endpoints.snapshots.clear()
 
 
 def body(response):
@@ -144,7 +145,7 @@ class TestNoSecrets:
 
 class TestCachedAnswers:
     def test_requests_do_not_probe(self, client, kdb, monkeypatch):
-        monkeypatch.setattr(ops, "HEALTH_REFRESH_S", 3600.0)
+        monkeypatch.setattr(endpoints, "HEALTH_REFRESH_S", 3600.0)
         assert client.get(URL).status_code == 200
         probes = metrics.sample("kurrent_calls_total", env="dev", operation="probe")
         reads = metrics.sample("kurrent_calls_total", env="dev", operation="projector_head")
@@ -160,7 +161,7 @@ class TestCachedAnswers:
         assert client.get(URL).status_code == 200
         kdb.stop()
         time.sleep(0.2)  # the connection manager's cached health expires
-        ops.snapshots.refresh()
+        endpoints.snapshots.refresh()
         response = client.get(URL)
         assert response.status_code == 503
         assert body(response)["environments"]["dev"]["state"] == "down"
@@ -168,7 +169,7 @@ class TestCachedAnswers:
     def test_the_background_refresh_catches_up_without_blocking(
         self, client, kdb, settings, monkeypatch
     ):
-        monkeypatch.setattr(ops, "HEALTH_REFRESH_S", 0.0)
+        monkeypatch.setattr(endpoints, "HEALTH_REFRESH_S", 0.0)
         settings.KURRENTDB_SYNC_INTERVAL_MS = 100
         connections.reset()
         assert client.get(URL).status_code == 200
@@ -193,7 +194,7 @@ class TestUnexpectedFailures:
         def broken(env):
             raise RuntimeError("projector exploded")
 
-        monkeypatch.setattr(ops.status, "sync_status", broken)
+        monkeypatch.setattr(endpoints.status, "sync_status", broken)
         response = client.get(URL)
         assert response.status_code == 200
         dev = body(response)["environments"]["dev"]
@@ -205,7 +206,7 @@ class TestUnexpectedFailures:
         def broken():
             raise RuntimeError("health exploded")
 
-        monkeypatch.setattr(ops.connections, "health_all", broken)
+        monkeypatch.setattr(endpoints.connections, "health_all", broken)
         response = client.get(URL)
         assert response.status_code == 503
         data = body(response)
@@ -227,7 +228,7 @@ class TestBehindTls:
 
 
 class TestAnsweredEarly:
-    """kurrent.ops.HealthMiddleware answers before sessions, the host check and CSRF."""
+    """kurrent.ops.endpoints.HealthMiddleware answers before sessions, the host check and CSRF."""
 
     def test_a_probe_by_ip_address_is_answered(self, client, kdb):
         # Load balancers often send their target's address as Host, which ALLOWED_HOSTS

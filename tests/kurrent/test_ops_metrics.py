@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from kurrent import ops
+from kurrent.ops import endpoints
 from kurrent.services import records
 from tests.conftest import point_env_at
 from tests.kurrent.test_ops_health import foreign_event
@@ -18,9 +18,9 @@ TOKEN = "metrics-token-for-tests-0123456789"
 
 @pytest.fixture(autouse=True)
 def fresh_snapshot():
-    ops.snapshots.clear()
+    endpoints.snapshots.clear()
     yield
-    ops.snapshots.clear()
+    endpoints.snapshots.clear()
 
 
 def samples(response) -> dict[tuple[str, frozenset], float]:

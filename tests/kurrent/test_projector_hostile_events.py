@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from kurrentdbclient import NewEvent, StreamState
 
-from kurrent import metrics
-from kurrent.events import PROBLEM_REASONS
+from kurrent.connection import metrics
+from kurrent.core.shapes import PROBLEM_REASONS
 from kurrent.models import ProjectionCheckpoint, SkippedEvent, StreamRecord
 from kurrent.readmodel import projector, status
 from kurrent.services import records
@@ -155,7 +155,7 @@ def _good_create(client: Any, owner: Any, name: str) -> str:
 
 
 def _head(client: Any) -> int:
-    from kurrent.events import STREAM_PREFIXES
+    from kurrent.core.events import STREAM_PREFIXES
 
     newest = list(
         client.read_all(

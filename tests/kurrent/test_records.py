@@ -13,8 +13,8 @@ import uuid
 import pytest
 from django.contrib.auth.models import AnonymousUser
 
-from kurrent.errors import Conflict, Forbidden, NotFound, ValidationError
-from kurrent.events import record_stream
+from kurrent.core.errors import Conflict, Forbidden, NotFound, ValidationError
+from kurrent.core.events import record_stream
 from kurrent.services import records
 
 pytestmark = [pytest.mark.django_db, pytest.mark.readmodel]

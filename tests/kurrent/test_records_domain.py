@@ -14,8 +14,8 @@ from types import SimpleNamespace
 import pytest
 from kurrentdbclient import RecordedEvent
 
-from kurrent import domain, events
-from kurrent.errors import ValidationError
+from kurrent.core import domain, events
+from kurrent.core.errors import ValidationError
 
 ALICE = SimpleNamespace(username="alice", pk=7)
 

@@ -9,8 +9,8 @@ import pytest
 from django.db import connection
 from kurrentdbclient import NewEvent, StreamState
 
-from kurrent.errors import Conflict
-from kurrent.events import event_id, object_id, record_stream
+from kurrent.core.errors import Conflict
+from kurrent.core.events import event_id, object_id, record_stream
 from kurrent.services import records
 
 pytestmark = [pytest.mark.readmodel]

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from kurrentdbclient import NewEvent, NewEvents, StreamState
 
-from kurrent.errors import ValidationError
+from kurrent.core.errors import ValidationError
 from kurrent.readmodel import projector, search
 from kurrent.services import records
 

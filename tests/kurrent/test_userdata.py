@@ -8,8 +8,8 @@ import uuid
 import pytest
 from kurrentdbclient.exceptions import NotFoundError, StreamIsDeletedError
 
-from kurrent.errors import Conflict, Forbidden, NotFound, ValidationError
-from kurrent.events import userdata_stream
+from kurrent.core.errors import Conflict, Forbidden, NotFound, ValidationError
+from kurrent.core.events import userdata_stream
 from kurrent.models import Activity, StreamRecord, UserDataEntry
 from kurrent.readmodel import projector
 from kurrent.services import records, userdata

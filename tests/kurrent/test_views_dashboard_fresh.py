@@ -17,11 +17,11 @@ from django.contrib.auth.models import Group
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from kurrent import events, formatting, roles
-from kurrent.connection import connections
+from kurrent.connection.manager import connections
+from kurrent.core import events
 from kurrent.readmodel import projector
-from kurrent.services import records
-from kurrent.web import fragments
+from kurrent.services import records, roles
+from kurrent.web import formatting, fragments
 from tests.kurrent.viewtools import HX, record
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("kdb")]

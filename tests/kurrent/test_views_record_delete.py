@@ -4,7 +4,7 @@ import uuid
 
 import pytest
 
-from kurrent.errors import NotFound
+from kurrent.core.errors import NotFound
 from kurrent.services import records
 from tests.kurrent.viewtools import HX, record
 

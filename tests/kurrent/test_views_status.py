@@ -5,9 +5,9 @@ import time
 
 import pytest
 
-from kurrent import metrics
-from kurrent.connection import connections
-from kurrent.errors import KurrentError
+from kurrent.connection import metrics
+from kurrent.connection.manager import connections
+from kurrent.core.errors import KurrentError
 from kurrent.web import context as web
 from tests.conftest import point_env_at
 from tests.kurrent.viewtools import HX, closed_port_url, is_fragment, record, status_card

@@ -6,7 +6,7 @@ import uuid
 import pytest
 from django.test import Client
 
-from kurrent.errors import NotFound
+from kurrent.core.errors import NotFound
 from kurrent.services import userdata
 from tests.kurrent.viewtools import HX, SCRIPT, entry, is_fragment
 

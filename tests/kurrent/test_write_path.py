@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from django.db import OperationalError, connection
 
-from kurrent.errors import Conflict, KurrentUnavailable
-from kurrent.events import StreamCreated, StreamUpdated, UserDataStored, decode_new, encode
+from kurrent.core.errors import Conflict, KurrentUnavailable
+from kurrent.core.events import StreamCreated, StreamUpdated, UserDataStored, decode_new, encode
 from kurrent.models import Activity, ProjectionCheckpoint, RecordTag, StreamRecord
 from kurrent.readmodel import apply, projector
 from kurrent.services import records, userdata

@@ -10,7 +10,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
 
-from kurrent.roles import ADMIN
+from kurrent.services.roles import ADMIN
 
 
 class Command(BaseCommand):

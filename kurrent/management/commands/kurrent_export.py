@@ -13,9 +13,9 @@ from typing import Any, TextIO
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from kurrent import backup
-from kurrent.config import active_environment, environments
-from kurrent.errors import KurrentError
+from kurrent.connection.config import active_environment, environments
+from kurrent.core.errors import KurrentError
+from kurrent.ops import backup
 
 
 class Command(BaseCommand):

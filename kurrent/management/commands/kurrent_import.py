@@ -9,9 +9,9 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError
 
-from kurrent import backup
-from kurrent.config import PRODUCTION, active_environment, environments
-from kurrent.errors import KurrentError
+from kurrent.connection.config import PRODUCTION, active_environment, environments
+from kurrent.core.errors import KurrentError
+from kurrent.ops import backup
 from kurrent.readmodel import projector
 
 

@@ -9,9 +9,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from kurrent.config import active_environment, environments
-from kurrent.connection import connections
-from kurrent.errors import KurrentError
+from kurrent.connection.config import active_environment, environments
+from kurrent.connection.manager import connections
+from kurrent.core.errors import KurrentError
 from kurrent.readmodel import projector
 
 

@@ -8,8 +8,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
-from kurrent.config import active_environment, environments
-from kurrent.errors import KurrentError
+from kurrent.connection.config import active_environment, environments
+from kurrent.core.errors import KurrentError
 from kurrent.models import ProjectionCheckpoint
 from kurrent.readmodel import projector
 

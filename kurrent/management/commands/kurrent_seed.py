@@ -12,14 +12,14 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from kurrent import backup
-from kurrent.config import PRODUCTION, active_environment, environments
-from kurrent.errors import KurrentError
-from kurrent.events import object_id
+from kurrent.connection.config import PRODUCTION, active_environment, environments
+from kurrent.core.errors import KurrentError
+from kurrent.core.events import object_id
 from kurrent.models import StreamRecord, UserDataEntry
+from kurrent.ops import backup
 from kurrent.readmodel import rows
-from kurrent.roles import EDITOR
 from kurrent.services import records, userdata
+from kurrent.services.roles import EDITOR
 
 SPECIES = ("emperor", "king", "adelie", "gentoo", "chinstrap", "macaroni", "rockhopper")
 COLONIES = ("Cape Crozier", "Snow Hill", "Halley Bay", "Point Geologie", "Deception Island")

@@ -7,8 +7,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from kurrent.config import active_environment
-from kurrent.connection import DOWN, NOT_CONFIGURED, Health, connections
+from kurrent.connection.config import active_environment
+from kurrent.connection.health import DOWN, NOT_CONFIGURED, Health
+from kurrent.connection.manager import connections
 
 COLUMNS = ("", "ENV", "STATE", "LATENCY", "NODE", "ADDRESS", "URL", "DETAIL")
 

@@ -27,11 +27,11 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from kurrent import config, formatting, roles
+from kurrent.connection import config
 from kurrent.readmodel import status as status_readings
-from kurrent.services import records
+from kurrent.services import records, roles
 from kurrent.web import context as web
-from kurrent.web import fragments
+from kurrent.web import formatting, fragments
 from kurrent.web.forms import RecordForm, RecordQueryForm, SwitchEnvForm, new_idempotency_key
 from kurrent.web.http import HtmxHttpRequest, login_required, query_string, safe_next
 

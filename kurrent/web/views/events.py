@@ -1,5 +1,5 @@
 """The raw event browser (admins): any KurrentDB stream or $all, a page at a time,
-system streams hidden unless asked for. Reads go through kurrent.rawevents."""
+system streams hidden unless asked for. Reads go through kurrent.services.rawevents."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
-from kurrent import rawevents
+from kurrent.services import rawevents
 from kurrent.web import context as web
 from kurrent.web.access import admin_only
 from kurrent.web.forms import EventBrowserForm

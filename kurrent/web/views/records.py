@@ -19,9 +19,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import trigger_client_event
 
-from kurrent import roles
-from kurrent.errors import Forbidden, KurrentError, NotFound, ValidationError
-from kurrent.services import records
+from kurrent.core.errors import Forbidden, KurrentError, NotFound, ValidationError
+from kurrent.services import records, roles
 from kurrent.web import context as web
 from kurrent.web.access import can_edit, get_record, get_record_or_deleted, get_rw_record
 from kurrent.web.forms import (

@@ -18,8 +18,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from kurrent import roles
-from kurrent.services import userdata
+from kurrent.services import roles, userdata
 from kurrent.web import context as web
 from kurrent.web.access import get_entry, get_rw_entry
 from kurrent.web.forms import (

@@ -13,9 +13,8 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
-from kurrent import roles
 from kurrent.models import StreamRecord, UserDataEntry
-from kurrent.services import userdata
+from kurrent.services import roles, userdata
 from kurrent.web import context as web
 from kurrent.web.access import admin_only
 from kurrent.web.forms import EraseForm

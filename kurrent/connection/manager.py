@@ -1,6 +1,6 @@
 """One managed KurrentDBClient per environment: connect, call, health, reconnect, metrics.
 
-    from kurrent.connection import connections
+    from kurrent.connection.manager import connections
     version = connections.call("dev", "append", lambda client, timeout:
         client.append_to_stream(name, events=events, current_version=v, timeout=timeout))
 
@@ -30,9 +30,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import inspect
 import logging
-import math
 import queue
 import random
 import threading
@@ -40,105 +38,41 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
-import grpc
 from django.conf import settings
 from kurrentdbclient import KurrentDBClient
 from kurrentdbclient.exceptions import (
-    AccessDeniedError,
-    CancelledError,
     DeadlineExceededError,
-    DiscoveryFailedError,
     KurrentDBClientError,
-    LeaderNotFoundError,
-    NodeIsNotLeaderError,
-    ServiceUnavailableError,
-    SSLError,
-    UnauthenticatedError,
-    UnknownError,
-)
-from kurrentdbclient.gossip import (
-    NODE_STATE_FOLLOWER,
-    NODE_STATE_LEADER,
-    NODE_STATE_REPLICA,
-    ClusterMember,
 )
 
-from kurrent import metrics
-from kurrent.config import Profile, active_environment, environments, get_profile, var
-from kurrent.errors import KurrentBusy, KurrentUnavailable, NotConfigured
+from kurrent.connection import metrics
+from kurrent.connection.clients import close_quietly, explain, new_client
+from kurrent.connection.config import Profile, active_environment, environments, get_profile, var
+from kurrent.connection.health import (
+    DISABLED,
+    DOWN,
+    MIN_RPC_TIMEOUT_S,
+    NODE_STATE_WORDS,
+    NOT_CONFIGURED,
+    Health,
+    judge,
+    probe,
+)
+from kurrent.core.errors import KurrentBusy, KurrentUnavailable, NotConfigured
 
-log = logging.getLogger("kurrent.connection")
+log = logging.getLogger("kurrent.connection.manager")
 
 T = TypeVar("T")
 
-CONNECTED = "connected"
-DEGRADED = "degraded"
-DOWN = "down"
-DISABLED = "disabled"
-NOT_CONFIGURED = "not configured"
-STATES = (CONNECTED, DEGRADED, DOWN, DISABLED, NOT_CONFIGURED)
 
 BACKOFF_BASE_S = 0.5
 BACKOFF_CAP_S = 30.0
 RETRY_PAUSE_S = 0.05  # first pause between in-call retries; doubles each time
 WORKERS = 32
-SLOW_PROBE_MS = 1000.0  # a probe slower than this (or half the timeout) is "degraded"
-_MIN_RPC_TIMEOUT_S = 0.01
-
-_NODE_STATE_WORDS = {
-    NODE_STATE_LEADER: "leader",
-    NODE_STATE_FOLLOWER: "follower",
-    NODE_STATE_REPLICA: "read-only replica",
-}
-
-
-@dataclass(frozen=True)
-class Health:
-    """What the app knows about one environment's KurrentDB, safe to show anyone."""
-
-    env: str
-    state: str  # one of STATES
-    latency_ms: float | None  # the last probe's round trip (gossip + commit position)
-    node_state: str | None  # "leader", "follower", "read-only replica", "other"
-    node_address: str | None  # host:port the node advertises
-    last_error: str | None  # plain words, no secrets; kept after recovery
-    last_success_at: datetime | None
-    reconnect_attempts: int  # failed attempts since the environment last answered
-    checked_at: datetime
-    is_production: bool
-    redacted_url: str
-    commit_position: int | None = None
-    reason: str | None = None  # why "degraded" (or "down"), in plain words
-    uses_embedded: bool = False
-    last_error_at: datetime | None = None
-
-    @property
-    def is_up(self) -> bool:
-        return self.state in (CONNECTED, DEGRADED)
-
-
-class ManagedClient(KurrentDBClient):
-    """A KurrentDBClient that authenticates with the profile's credentials verbatim.
-
-    kurrentdbclient takes user and password from the URL without unquoting them, so a
-    password holding @ : / ? # would break the URL. The URL carries a quoted copy only
-    to pass the client's checks; the call credentials use the real values.
-    """
-
-    def __init__(self, uri: str, *, credentials: tuple[str, str], **kwargs: Any) -> None:
-        self._managed_credentials = credentials
-        super().__init__(uri, **kwargs)
-
-    def construct_call_credentials(
-        self, username: str | None, password: str | None
-    ) -> grpc.CallCredentials | None:
-        user, secret = self._managed_credentials
-        return super().construct_call_credentials(user or None, secret or None)
 
 
 class _Workers:
@@ -252,7 +186,7 @@ class ConnectionManager:
             future.cancel()
             reason = f"no answer within {state.profile.timeout_s:g} s"
         except Exception as exc:
-            reason = _explain(exc, state.profile)
+            reason = explain(exc, state.profile)
             if reason is None:
                 raise KurrentUnavailable(
                     f"KurrentDB {state.name} ({state.where()}): the client could not be "
@@ -375,7 +309,7 @@ class ConnectionManager:
         down) when `exc` means the node cannot be reached, else `exc` itself.
         """
         state = self._env(env)
-        reason = _explain(exc, state.profile)
+        reason = explain(exc, state.profile)
         if reason is None:
             metrics.ERRORS.labels(state.name, operation, type(exc).__name__).inc()
             return exc
@@ -394,7 +328,7 @@ class ConnectionManager:
         for state in envs.values():
             with state.lock:
                 client, state.client = state.client, None
-            _close_quietly(client)
+            close_quietly(client)
 
     # --- calls ----------------------------------------------------------------
 
@@ -428,7 +362,7 @@ class ConnectionManager:
             except FutureTimeout:
                 reason, kind = f"no answer within {profile.timeout_s:g} s", "timeout"
             except BaseException as exc:
-                reason = _explain(exc, profile)
+                reason = explain(exc, profile)
                 kind = "timeout" if isinstance(exc, DeadlineExceededError) else "unavailable"
                 if reason is None:
                     metrics.ERRORS.labels(name, operation, type(exc).__name__).inc()
@@ -443,7 +377,7 @@ class ConnectionManager:
                 return result
             self._discard_client(state, used[0] if used else None)
             remaining = deadline - time.monotonic()
-            if retries_left > 0 and remaining > 2 * pause + _MIN_RPC_TIMEOUT_S:
+            if retries_left > 0 and remaining > 2 * pause + MIN_RPC_TIMEOUT_S:
                 retries_left -= 1
                 time.sleep(pause * random.uniform(0.5, 1.0))
                 pause *= 2
@@ -463,12 +397,12 @@ class ConnectionManager:
         client = state.client
         if inline and client is not None and state.failures == 0:
             used.append(client)
-            return fn(client, max(_MIN_RPC_TIMEOUT_S, deadline - time.monotonic() - 0.005))
+            return fn(client, max(MIN_RPC_TIMEOUT_S, deadline - time.monotonic() - 0.005))
 
         def work() -> T:
             client = self._ensure_client(state)
             used.append(client)
-            return fn(client, max(_MIN_RPC_TIMEOUT_S, deadline - time.monotonic() - 0.005))
+            return fn(client, max(MIN_RPC_TIMEOUT_S, deadline - time.monotonic() - 0.005))
 
         future: Future[T] = self._executor().submit(work)
         try:
@@ -484,7 +418,7 @@ class ConnectionManager:
         with state.create_lock:
             if state.client is not None:
                 return state.client
-            client = _new_client(state.profile)
+            client = new_client(state.profile)
             with state.lock:
                 state.client = client
             return client
@@ -498,7 +432,7 @@ class ConnectionManager:
             if client is None or state.client is not client:
                 return
             state.client = None
-        _close_quietly(client)
+        close_quietly(client)
 
     def _executor(self) -> _Workers:
         pool = self._pool
@@ -643,7 +577,7 @@ class ConnectionManager:
 
     def _probe(self, state: _Env) -> Health:
         try:
-            members, position, latency_s, target = self.call(state.name, "probe", _probe, retries=0)
+            members, position, latency_s, target = self.call(state.name, "probe", probe, retries=0)
         except KurrentUnavailable:
             health = self._down_health(state)
         else:
@@ -654,7 +588,7 @@ class ConnectionManager:
                 env=state.name,
                 state=status,
                 latency_ms=round(latency_s * 1000, 2),
-                node_state=_NODE_STATE_WORDS.get(member.state, "other") if member else None,
+                node_state=NODE_STATE_WORDS.get(member.state, "other") if member else None,
                 node_address=f"{member.address}:{member.port}" if member else target,
                 last_error=state.last_error,
                 last_success_at=state.last_success_at,
@@ -670,148 +604,6 @@ class ConnectionManager:
         state.health = health
         state.health_at = time.monotonic()
         return health
-
-
-def _probe(
-    client: KurrentDBClient, timeout: float
-) -> tuple[tuple[ClusterMember, ...], int | None, float, str]:
-    """The cheapest calls that prove the node serves: gossip, then the commit position."""
-    started = time.perf_counter()
-    members = tuple(client.read_gossip(timeout=timeout))
-    remaining = max(_MIN_RPC_TIMEOUT_S, timeout - (time.perf_counter() - started))
-    try:
-        position: int | None = client.get_commit_position(timeout=remaining)
-    except AccessDeniedError:
-        position = None  # the node answered; these credentials may not read $all
-    return members, position, time.perf_counter() - started, client.connection_target
-
-
-def judge(
-    latency_ms: float, members: tuple[ClusterMember, ...], target: str, timeout_s: float
-) -> tuple[str, str | None, ClusterMember | None]:
-    """connected or degraded (and why), and the gossip member we are talking to."""
-    member = next((m for m in members if f"{m.address}:{m.port}" == target), None)
-    if member is None and len(members) == 1:
-        member = members[0]
-    if member is None:
-        member = next((m for m in members if m.state == NODE_STATE_LEADER), None)
-    slow_ms = min(SLOW_PROBE_MS, timeout_s * 1000 / 2)
-    if not any(m.state == NODE_STATE_LEADER for m in members):
-        return DEGRADED, "the cluster reports no leader", member
-    if member is not None and member.state != NODE_STATE_LEADER:
-        return (
-            DEGRADED,
-            f"connected to a {_NODE_STATE_WORDS.get(member.state, 'non-leader')} node, not the leader",
-            member,
-        )
-    if latency_ms > slow_ms:
-        return DEGRADED, f"slow: the probe took {latency_ms:.0f} ms (over {slow_ms:.0f} ms)", member
-    return CONNECTED, None, member
-
-
-def direct(method: Callable[..., T]) -> Callable[..., T]:
-    """A KurrentDBClient method without the client's own retry and reconnect wrappers
-    (`@retrygrpc`, `@autoreconnect`), whose reconnecting has no deadline: for calls
-    made with `inline=True`. Retrying and reconnecting are this module's job."""
-    return inspect.unwrap(method)
-
-
-def _explain(exc: BaseException, profile: Profile) -> str | None:
-    """Plain words for an error that means the node cannot serve us; None otherwise."""
-    if isinstance(exc, SSLError):
-        return f"the TLS handshake failed (check Tls in the URL and {var(profile.name, 'CA_FILE')})"
-    if isinstance(exc, UnauthenticatedError):
-        return (
-            "the node rejected the credentials (check "
-            f"{var(profile.name, 'USERNAME')} and {var(profile.name, 'PASSWORD')})"
-        )
-    if isinstance(exc, LeaderNotFoundError):
-        return "the cluster has no leader"
-    if isinstance(exc, DiscoveryFailedError):
-        return "cluster discovery failed: no node answered gossip"
-    if isinstance(exc, NodeIsNotLeaderError):
-        return "the node is not the leader and the leader could not be reached"
-    if isinstance(exc, DeadlineExceededError | TimeoutError):
-        return f"no answer within {profile.timeout_s:g} s"
-    if isinstance(exc, ServiceUnavailableError):
-        return "the node is not answering (connection refused or dropped)"
-    if isinstance(exc, CancelledError):
-        # Also CancelledByClientError: we never cancel a call, but closing a client that
-        # failed for one thread cancels the calls other threads still have on it.
-        return "the connection was closed during the call"
-    if isinstance(exc, UnknownError) and "stream removed" in str(exc).lower():
-        # grpc reports some connections dropped mid-call as UNKNOWN (grpc/grpc#34076).
-        return "the node is not answering (connection refused or dropped)"
-    if (
-        isinstance(exc, ValueError)
-        and "closed" in str(exc).lower()
-        and "channel" in str(exc).lower()
-    ):
-        return "the connection was closed during the call"
-    if isinstance(exc, grpc.RpcError) and isinstance(exc, grpc.Call):
-        code = exc.code()
-        if code == grpc.StatusCode.UNAVAILABLE:
-            return "the node is not answering (connection refused or dropped)"
-        if code == grpc.StatusCode.DEADLINE_EXCEEDED:
-            return f"no answer within {profile.timeout_s:g} s"
-    return None
-
-
-def _new_client(profile: Profile) -> KurrentDBClient:
-    root_certificates = None
-    if profile.ca_file and profile.tls:
-        with open(profile.ca_file, "rb") as handle:
-            root_certificates = handle.read()
-    try:
-        return ManagedClient(
-            _client_url(profile),
-            credentials=(profile.username, profile.password),
-            root_certificates=root_certificates,
-        )
-    except ValueError:
-        # kurrentdbclient's ValueError repeats the URL, password included.
-        raise ValueError(f"{var(profile.name, 'URL')} was refused by kurrentdbclient") from None
-
-
-def _client_url(profile: Profile) -> str:
-    """The client URL, with discovery bounded by our timeout unless the URL says otherwise.
-
-    kurrentdbclient's defaults (10 attempts, 5 s gossip timeout each) would keep a
-    worker busy for a minute when a cluster is unreachable; our own backoff retries.
-    """
-    parts = urlsplit(profile.client_url())
-    query = parse_qsl(parts.query, keep_blank_values=True)
-    given = {key.lower() for key, _ in query}
-    if "maxdiscoverattempts" not in given:
-        query.append(("MaxDiscoverAttempts", "1"))
-    if "gossiptimeout" not in given:
-        query.append(("GossipTimeout", str(max(1, math.ceil(profile.timeout_s)))))
-    return urlunsplit(parts._replace(query=urlencode(query)))
-
-
-def _close_quietly(client: KurrentDBClient | None) -> None:
-    if client is None:
-        return
-    try:
-        client.close()
-    except Exception:  # closing a broken channel must not hide the original problem
-        log.debug("closing a KurrentDB client failed", exc_info=True)
-
-
-def scrub(text: str, *profiles: Profile) -> str:
-    """`text` with every password of `profiles` (default: all environments) replaced by ***."""
-    if not profiles:
-        profiles = tuple(_safe_profiles())
-    for profile in profiles:
-        for secret in profile.secrets():
-            text = text.replace(secret, "***")
-    return text
-
-
-def _safe_profiles() -> Iterator[Profile]:
-    for name in environments():
-        with contextlib.suppress(Exception):
-            yield get_profile(name)
 
 
 connections = ConnectionManager()

@@ -41,7 +41,7 @@ STREAMS_OPEN = Gauge("kurrent_streams_open", "Long reads and subscriptions open 
 PROJECTOR_SKIPPED = Counter(
     "kurrent_projector_skipped",
     "Events of our streams the projector could not apply and skipped, by reason "
-    "(kurrent.events.PROBLEM_REASONS); each is recorded for admins as a SkippedEvent.",
+    "(kurrent.core.shapes.PROBLEM_REASONS); each is recorded for admins as a SkippedEvent.",
     ["env", "reason"],
 )
 

@@ -30,7 +30,7 @@ from kurrentdbclient.exceptions import (
     UnknownError,
 )
 
-from kurrent.connection import connections
+from kurrent.connection.manager import connections
 
 ALL = "$all"
 # A type filter or hidden system streams may skip events the server returns;

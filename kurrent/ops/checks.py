@@ -7,7 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.core import checks
 
-from kurrent.config import active_environment, all_profiles, var
+from kurrent.connection.config import active_environment, all_profiles, var
 
 
 def kurrentdb_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:

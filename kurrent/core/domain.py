@@ -14,9 +14,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, TypeVar
 
-from kurrent.errors import ValidationError
-from kurrent.events import (
-    RECORD_FIELDS,
+from kurrent.core.errors import ValidationError
+from kurrent.core.events import (
     Envelope,
     StreamCreated,
     StreamDeleted,
@@ -25,8 +24,8 @@ from kurrent.events import (
     UserDataStored,
     UserDataUpdated,
     decode,
-    unstorable,
 )
+from kurrent.core.shapes import RECORD_FIELDS, unstorable
 
 MAX_NAME = 200
 MAX_TAGS = 20
@@ -98,19 +97,19 @@ class HistoryEntry:
 # --- folds ---------------------------------------------------------------------------
 
 
-def fold_record(state: Record | None, env: Envelope, *, env_name: str = "dev") -> Record | None:
+def fold_record(state: Record | None, envelope: Envelope, *, env: str = "dev") -> Record | None:
     """Apply one event to a record's state. Pure: returns a new state (or the same one).
 
     Events we do not understand only move the version on, so the version always equals
     the stream's revision and an update with the version the user saw still works.
     """
-    event = env.event
-    at = env.recorded_at
-    base = {"version": env.revision, "last_event_id": env.event_id}
+    event = envelope.event
+    at = envelope.recorded_at
+    base = {"version": envelope.revision, "last_event_id": envelope.event_id}
     match event:
         case StreamCreated() if state is None:
             return Record(
-                id=env.stream_name.partition("-")[2],
+                id=envelope.stream_name.partition("-")[2],
                 name=event.name,
                 data=event.data,
                 tags=tuple(event.tags),
@@ -120,7 +119,7 @@ def fold_record(state: Record | None, env: Envelope, *, env_name: str = "dev") -
                 metadata=event.metadata,
                 created_at=at,
                 updated_at=at,
-                env=env_name,
+                env=env,
                 **base,
             )
         case StreamUpdated() if state is not None:
@@ -132,15 +131,15 @@ def fold_record(state: Record | None, env: Envelope, *, env_name: str = "dev") -
             return replace(state, **base) if state is not None else None
 
 
-def fold_entry(state: Entry | None, env: Envelope, *, env_name: str = "dev") -> Entry | None:
+def fold_entry(state: Entry | None, envelope: Envelope, *, env: str = "dev") -> Entry | None:
     """Apply one event to a user-data entry's state (as fold_record)."""
-    event = env.event
-    at = env.recorded_at
-    base = {"version": env.revision, "last_event_id": env.event_id}
+    event = envelope.event
+    at = envelope.recorded_at
+    base = {"version": envelope.revision, "last_event_id": envelope.event_id}
     match event:
         case UserDataStored() if state is None:
             return Entry(
-                id=_entry_id(env.stream_name),
+                id=_entry_id(envelope.stream_name),
                 owner=event.owner,
                 owner_id=event.owner_id,
                 entry_type=event.entry_type,
@@ -151,7 +150,7 @@ def fold_entry(state: Entry | None, env: Envelope, *, env_name: str = "dev") -> 
                 key=event.key,
                 created_at=at,
                 updated_at=at,
-                env=env_name,
+                env=env,
                 **base,
             )
         case UserDataUpdated() if state is not None:
@@ -179,13 +178,13 @@ State = TypeVar("State", Record, Entry)
 def fold_all(
     envelopes: Iterable[Envelope],
     *,
-    env_name: str = "dev",
+    env: str = "dev",
     fold: Callable[..., State | None] = fold_record,  # type: ignore[assignment]
 ) -> State | None:
     """A stream's state after all of `envelopes` (fold_record's or, given, fold_entry's)."""
     state: State | None = None
     for envelope in envelopes:
-        state = fold(state, envelope, env_name=env_name)
+        state = fold(state, envelope, env=env)
     return state
 
 
@@ -206,12 +205,12 @@ def _plain(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
 
-def history(envelopes: Iterable[Envelope], *, env_name: str = "dev") -> list[HistoryEntry]:
+def history(envelopes: Iterable[Envelope], *, env: str = "dev") -> list[HistoryEntry]:
     """Every event of a record's stream, oldest first, with what it changed."""
     entries: list[HistoryEntry] = []
     state: Record | None = None
     for envelope in envelopes:
-        after = fold_record(state, envelope, env_name=env_name)
+        after = fold_record(state, envelope, env=env)
         entries.append(
             HistoryEntry(
                 version=envelope.revision,

@@ -39,13 +39,14 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from kurrent import config
-from kurrent.connection import CONNECTED, DEGRADED, STATES, Health, connections
-from kurrent.errors import KurrentError
+from kurrent.connection import config
+from kurrent.connection.health import CONNECTED, DEGRADED, STATES, Health
+from kurrent.connection.manager import connections
+from kurrent.core.errors import KurrentError
 from kurrent.readmodel import status
 from kurrent.readmodel.status import SyncStatus
 
-log = logging.getLogger("kurrent.ops")
+log = logging.getLogger("kurrent.ops.endpoints")
 
 HEALTHY_STATES = (CONNECTED, DEGRADED)
 HEALTH_REFRESH_S = 1.0  # how often the snapshot asks the connection manager (cheap)
@@ -320,7 +321,7 @@ def _metrics_refusal(request: HttpRequest) -> HttpResponse | None:
 @require_http_methods(["GET", "HEAD"])
 def metrics(request: HttpRequest) -> HttpResponse:
     """Prometheus text format: KurrentDB calls, errors and latency per environment and
-    operation (kurrent.metrics), connection state, and projector lag."""
+    operation (kurrent.connection.metrics), connection state, and projector lag."""
     refusal = _metrics_refusal(request)
     if refusal is not None:
         return refusal

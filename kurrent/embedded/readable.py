@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any, NamedTuple
 
-from .records import MAX_REVISION, StreamDeleted, StreamNotFound, is_metastream, metastream_of
+from .records import MAX_REVISION, StreamDeletedError, StreamNotFound, is_metastream, metastream_of
 from .rules import int_value, now_ticks, parse_metadata
 
 
@@ -30,10 +30,10 @@ def read_head(conn: sqlite3.Connection, stream: str) -> tuple[int, bool]:
 
 def stream_view(conn: sqlite3.Connection, stream: str, position_bound: int) -> StreamView:
     if is_metastream(stream) and read_head(conn, stream[2:])[1]:
-        raise StreamDeleted(stream)
+        raise StreamDeletedError(stream)
     last, tombstoned = read_head(conn, stream)
     if tombstoned:
-        raise StreamDeleted(stream)
+        raise StreamDeletedError(stream)
     meta: dict[str, Any] = {}
     if not is_metastream(stream):
         row = conn.execute(

@@ -15,6 +15,6 @@ class ScrubbingFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         # Imported here: settings.LOGGING is configured before the apps are loaded.
-        from kurrent.connection import scrub
+        from kurrent.connection.clients import scrub
 
         return scrub(super().format(record))

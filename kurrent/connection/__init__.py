@@ -1,0 +1,1 @@
+"""The connection layer: environment profiles, one managed client per environment, health, metrics."""

@@ -1,0 +1,1 @@
+"""The framework-free core: event types and their JSON, the domain folds and rules, errors."""

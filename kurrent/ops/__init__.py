@@ -1,0 +1,1 @@
+"""Operations: the health and metrics endpoints, backup (export and import), system checks, logging."""
