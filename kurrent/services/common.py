@@ -24,6 +24,7 @@ from kurrent.services.roles import can_read, can_write
 log = logging.getLogger("kurrent.services")
 
 MAX_PAGE_SIZE = 100
+MAX_QUERY = 200  # characters of a search or filter query
 
 
 @dataclass(frozen=True)

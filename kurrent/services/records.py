@@ -37,6 +37,7 @@ from kurrent.readmodel.rows import record_from_row
 from kurrent.readmodel.visibility import may_see, viewer_id
 from kurrent.services import pipeline
 from kurrent.services.common import (
+    MAX_QUERY,
     Page,
     clamp_page,
     env_name,
@@ -66,8 +67,6 @@ __all__ = [
     "search_records",
     "update_record",
 ]
-
-MAX_QUERY = 200
 
 
 def _record_uuid(record_id: Any) -> str:

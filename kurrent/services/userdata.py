@@ -54,6 +54,7 @@ from kurrent.readmodel import projector
 from kurrent.readmodel.rows import entry_from_row
 from kurrent.services import pipeline
 from kurrent.services.common import (
+    MAX_QUERY,
     Page,
     append,
     clamp_page,
@@ -81,8 +82,6 @@ __all__ = [
     "store_entry",
     "update_entry",
 ]
-
-MAX_QUERY = 200
 
 
 def _entry_uuid(entry_id: Any) -> str:

@@ -3,11 +3,14 @@ while SQLite's shared in-memory test database is locked by another thread."""
 
 from __future__ import annotations
 
+import json
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from django.db import OperationalError
+from kurrentdbclient import NewEvent, StreamState
 
 from kurrent.models import (
     Activity,
@@ -56,3 +59,25 @@ def retrying(fn: Callable[[], T], attempts: int = 200) -> T:
         except OperationalError:
             time.sleep(0.05)
     return fn()
+
+
+def external_create(client: Any, owner: Any, name: str, **extra: Any) -> str:
+    """What another process writing with a plain kurrentdbclient would append."""
+    record_id = str(uuid.uuid4())
+    body = {
+        "record_id": record_id,
+        "name": name,
+        "data": {"note": f"written outside the app: {name}"},
+        "tags": ["external"],
+        "owner_id": owner.pk,
+        "owner": owner.username,
+        "is_public": True,
+        "metadata": {},
+        **extra,
+    }
+    client.append_to_stream(
+        f"pool-{record_id}",
+        events=NewEvent(type="StreamCreated", data=json.dumps(body).encode()),
+        current_version=StreamState.NO_STREAM,
+    )
+    return record_id

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 import uuid
-from typing import Any
 
 import pytest
 from django.core.management import call_command
@@ -21,37 +19,15 @@ from kurrent.models import (
 )
 from kurrent.readmodel import activity, apply, projector, status
 from kurrent.services import records, userdata
-from tests.kurrent.readmodel import retrying, tables
+from tests.kurrent.readmodel import external_create, retrying, tables
 
 pytestmark = [pytest.mark.readmodel]
-
-
-def _external_create(client: Any, owner: Any, name: str, **extra: Any) -> str:
-    """What another process writing with a plain kurrentdbclient would append."""
-    record_id = str(uuid.uuid4())
-    body = {
-        "record_id": record_id,
-        "name": name,
-        "data": {"note": f"written outside the app: {name}"},
-        "tags": ["external"],
-        "owner_id": owner.pk,
-        "owner": owner.username,
-        "is_public": True,
-        "metadata": {},
-        **extra,
-    }
-    client.append_to_stream(
-        f"pool-{record_id}",
-        events=NewEvent(type="StreamCreated", data=json.dumps(body).encode()),
-        current_version=StreamState.NO_STREAM,
-    )
-    return record_id
 
 
 @pytest.mark.django_db
 class TestCatchUp:
     def test_an_external_writers_event_appears_in_the_read_model(self, kdb, alice, raw_client):
-        record_id = _external_create(raw_client, alice, "Outside job")
+        record_id = external_create(raw_client, alice, "Outside job")
 
         applied = projector.catch_up()
 
@@ -61,11 +37,11 @@ class TestCatchUp:
         assert [r.id for r in records.search_records(alice, "outside").items] == [record_id]
 
     def test_it_resumes_from_its_checkpoint(self, kdb, alice, raw_client):
-        _external_create(raw_client, alice, "one")
+        external_create(raw_client, alice, "one")
         projector.catch_up()
         position = ProjectionCheckpoint.objects.get(env="dev").position
 
-        _external_create(raw_client, alice, "two")
+        external_create(raw_client, alice, "two")
         assert projector.catch_up() == 1
         assert projector.catch_up() == 0
         assert ProjectionCheckpoint.objects.get(env="dev").position > position
@@ -117,7 +93,7 @@ class TestCatchUp:
         self, kdb, alice, raw_client, monkeypatch
     ):
         for n in range(5):
-            _external_create(raw_client, alice, f"record {n}")
+            external_create(raw_client, alice, f"record {n}")
 
         def crash(env: str, envelopes: list) -> None:
             assert StreamRecord.objects.count() == 5  # the rows were written...
@@ -193,7 +169,7 @@ class TestCatchUp:
 
     def test_sync_status(self, kdb, alice, raw_client):
         for n in range(3):
-            _external_create(raw_client, alice, f"r{n}")
+            external_create(raw_client, alice, f"r{n}")
         behind = status.sync_status()
         assert behind.events_behind == 3 and not behind.caught_up
         assert behind.head_position > behind.checkpoint_position == 0
@@ -238,7 +214,7 @@ class TestRebuild:
         records.delete_record(bob, gone.id)
         entry = userdata.store_entry(bob, entry_type="settings", category="s", value={"k": 1})
         userdata.update_entry(bob, entry.id, expected_version=0, is_public=True)
-        _external_create(raw_client, alice, "From outside")
+        external_create(raw_client, alice, "From outside")
         raw_client.append_to_stream(
             f"pool-{kept.id}", events=NewEvent(type="Unknown", data=b"{}"), current_version=1
         )
@@ -259,7 +235,7 @@ class TestRebuild:
 
     def test_the_rebuild_command_shows_progress(self, kdb, alice, raw_client, capsys):
         for n in range(3):
-            _external_create(raw_client, alice, f"r{n}")
+            external_create(raw_client, alice, f"r{n}")
 
         call_command("kurrent_rebuild", "--env", "dev")
 
@@ -269,7 +245,7 @@ class TestRebuild:
         assert StreamRecord.objects.count() == 3
 
     def test_the_projector_command_catches_up_once(self, kdb, alice, raw_client, capsys):
-        _external_create(raw_client, alice, "r")
+        external_create(raw_client, alice, "r")
 
         call_command("kurrent_projector", "--once")
 
@@ -280,7 +256,7 @@ class TestRebuild:
 @pytest.mark.django_db(transaction=True)
 def test_projectors_running_at_once_apply_each_event_once(kdb, alice, raw_client):
     for n in range(120):
-        _external_create(raw_client, alice, f"r{n}")
+        external_create(raw_client, alice, f"r{n}")
     errors: list[BaseException] = []
 
     def project() -> None:
@@ -314,7 +290,7 @@ def test_live_mode_applies_another_process_writes(kdb, alice, raw_client):
     try:
         names = [f"live {n}" for n in range(3)]
         for name in names:
-            _external_create(raw_client, alice, name)
+            external_create(raw_client, alice, name)
         deadline = time.monotonic() + 20
         seen: set[str] = set()
         while time.monotonic() < deadline and seen != set(names):

@@ -21,7 +21,7 @@ from kurrent.core.shapes import PROBLEM_REASONS
 from kurrent.models import ProjectionCheckpoint, SkippedEvent, StreamRecord
 from kurrent.readmodel import projector, status
 from kurrent.services import records
-from tests.kurrent.readmodel import retrying, tables
+from tests.kurrent.readmodel import external_create, retrying, tables
 
 pytestmark = [pytest.mark.readmodel]
 
@@ -134,26 +134,6 @@ def hostile_event(draw: Any, owner_id: int) -> tuple[str, NewEvent]:
     return stream, event
 
 
-def _good_create(client: Any, owner: Any, name: str) -> str:
-    record_id = str(uuid.uuid4())
-    body = {
-        "record_id": record_id,
-        "name": name,
-        "data": {"n": 1},
-        "tags": ["good"],
-        "owner_id": owner.pk,
-        "owner": owner.username,
-        "is_public": True,
-        "metadata": {},
-    }
-    client.append_to_stream(
-        f"pool-{record_id}",
-        events=NewEvent(type="StreamCreated", data=json.dumps(body).encode()),
-        current_version=StreamState.NO_STREAM,
-    )
-    return record_id
-
-
 def _head(client: Any) -> int:
     from kurrent.core.events import STREAM_PREFIXES
 
@@ -181,7 +161,7 @@ def test_good_events_after_hostile_ones_appear(kdb, raw_client, alice, data) -> 
     for stream, event in hostile:
         raw_client.append_to_stream(stream, events=event, current_version=StreamState.ANY)
     name = f"good {uuid.uuid4()}"
-    good = _good_create(raw_client, alice, name)
+    good = external_create(raw_client, alice, name)
 
     projector.catch_up()
 
@@ -246,7 +226,7 @@ def _append_named(client: Any, owner: Any) -> None:
 def test_every_skipped_event_is_recorded_with_its_reason_and_counted(kdb, raw_client, alice):
     before = metrics.sample("kurrent_projector_skipped_total", env="dev", reason="malformed_json")
     _append_named(raw_client, alice)
-    good = _good_create(raw_client, alice, "after them")
+    good = external_create(raw_client, alice, "after them")
 
     projector.catch_up()
 
@@ -298,9 +278,9 @@ def test_the_database_refusing_one_event_skips_only_that_one(kdb, raw_client, al
 
     from kurrent.readmodel import apply
 
-    first = _good_create(raw_client, alice, "first")
-    refused = _good_create(raw_client, alice, "refused by the database")
-    last = _good_create(raw_client, alice, "last")
+    first = external_create(raw_client, alice, "first")
+    refused = external_create(raw_client, alice, "refused by the database")
+    last = external_create(raw_client, alice, "last")
     real = apply._Batch._write_kind
 
     def write_kind(self: Any, name: str, kind: Any) -> None:
@@ -327,7 +307,7 @@ def test_a_database_that_fails_is_retried_not_skipped(kdb, raw_client, alice, mo
 
     from kurrent.readmodel import apply
 
-    good = _good_create(raw_client, alice, "kept for later")
+    good = external_create(raw_client, alice, "kept for later")
 
     def locked(self: Any, name: str, kind: Any) -> None:
         raise OperationalError("database is locked")
@@ -351,7 +331,7 @@ def test_the_live_projector_goes_on_past_hostile_events(kdb, raw_client, alice):
     live.start()
     try:
         _append_named(raw_client, alice)
-        good = _good_create(raw_client, alice, "after them, live")
+        good = external_create(raw_client, alice, "after them, live")
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             if retrying(lambda: StreamRecord.objects.filter(record_id=good).exists()):
