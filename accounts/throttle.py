@@ -3,10 +3,19 @@ one address within WINDOW, that pair is locked out for LOCKOUT.
 
 While locked, the password is not even checked, so guessing gains nothing.
 A successful sign-in clears the count.
+
+The count is kept per user name *as Django authenticates it*, not as typed:
+Django's UsernameField strips the name and NFKC-normalises it before the password
+is checked, so `bob` in fullwidth letters, ` bob ` and `bob` are one account and must share
+one count. The key is that name, also case-folded (more spellings share a count than
+name one account, never fewer), per client address. django-axes was considered: it
+keys on the raw POSTed name unless given its own callable, so it would need this
+same function and a second set of tables.
 """
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import datetime, timedelta
 
 from django.db import transaction
@@ -20,7 +29,14 @@ LOCKOUT = timedelta(minutes=15)
 
 
 def _key(username: str) -> str:
-    return username.strip().lower()[:150]
+    """One key for every spelling Django would authenticate as the same name.
+
+    As django.contrib.auth.forms.UsernameField: strip, then NFKC; then strip again
+    (what NFKC turns into white space), case-fold and NFKC once more (case-folding
+    can undo NFKC). NUL, which no form accepts nor every database stores, is dropped."""
+    name = unicodedata.normalize("NFKC", str(username).strip()).strip()
+    name = unicodedata.normalize("NFKC", name.casefold()).strip()
+    return name.replace("\x00", "")[: LoginThrottle._meta.get_field("username").max_length]
 
 
 def locked_for(username: str, ip: str, now: datetime | None = None) -> int:

@@ -90,6 +90,59 @@ class TestLockout:
             attempt(client, username=name)
         assert attempt(client, password=PASSWORD).status_code == 429
 
+    # Spellings that Django's sign-in form turns into "alice" (strip, then NFKC), so
+    # each one is a guess at alice's password and must count against her.
+    LOOK_ALIKES = [
+        "\uff41\uff4c\uff49\uff43\uff45",  # fullwidth letters
+        " alice ",  # surrounding spaces
+        "\talice\n",  # tab and newline
+        "\u3000alice\u00a0",  # ideographic and no-break space
+        "al\u2170ce",  # small roman numeral one for the i
+        "\U0001d41a\U0001d425\U0001d422\U0001d41c\U0001d41e",  # mathematical bold
+        "\u24d0lice",  # circled a
+    ]
+
+    @pytest.mark.parametrize("name", LOOK_ALIKES)
+    def test_a_look_alike_signs_in_as_the_user(self, client, alice, name):
+        # Why it matters: Django authenticates every one of these as alice.
+        assert attempt(client, username=name, password=PASSWORD).status_code == 302
+        assert client.session["_auth_user_id"] == str(alice.pk)
+
+    # Fullwidth capitals are "ALICE" to Django, another account on a case-sensitive
+    # lookup; counted with alice anyway, as plain capitals are.
+    @pytest.mark.parametrize("name", [*LOOK_ALIKES, "\uff21\uff2c\uff29\uff23\uff25"])
+    def test_look_alike_guesses_share_the_count(self, client, alice, name):
+        for _ in range(throttle.MAX_FAILURES):
+            attempt(client, username=name)
+        assert attempt(client, password=PASSWORD).status_code == 429
+        assert attempt(client, username=name, password=PASSWORD).status_code == 429
+        assert "_auth_user_id" not in client.session
+
+    def test_mixed_look_alikes_lock_out_at_the_fifth_and_refuse_the_sixth(self, client, alice):
+        statuses = [attempt(client, username=name).status_code for name in self.LOOK_ALIKES[:5]]
+        assert statuses == [200] * 4 + [429]
+        response = attempt(client, username=self.LOOK_ALIKES[5], password=PASSWORD)
+        assert response.status_code == 429
+        assert "_auth_user_id" not in client.session
+        assert LoginThrottle.objects.get().username == "alice"
+
+    def test_a_success_by_a_look_alike_clears_the_count(self, client, alice):
+        for _ in range(throttle.MAX_FAILURES - 1):
+            attempt(client)
+        assert (
+            attempt(
+                client, username="\uff41\uff4c\uff49\uff43\uff45", password=PASSWORD
+            ).status_code
+            == 302
+        )
+        assert LoginThrottle.objects.count() == 0
+
+    @pytest.mark.parametrize("name", ["bob\x00", "x" * 400, "\ufdfa" * 150])
+    def test_odd_names_are_counted_not_a_500(self, client, alice, name):
+        for _ in range(throttle.MAX_FAILURES):
+            assert attempt(client, username=name).status_code in (200, 429)
+        assert attempt(client, username=name).status_code == 429
+
     def test_the_lockout_ends(self, client, alice):
         for _ in range(throttle.MAX_FAILURES):
             attempt(client)
