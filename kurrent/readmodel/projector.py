@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import random
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -225,6 +226,38 @@ def reset(env: str) -> None:
 # --- following live ------------------------------------------------------------------------
 
 
+# The reconnect pause: doubled after each failure from the first to the cap, and reset
+# once a subscription is confirmed, so an outage after a good spell is retried quickly.
+PAUSE_FIRST_S = 0.5
+PAUSE_CAP_S = 30.0
+
+
+class Backoff:
+    """The pause before the next reconnect. Jittered (0.5-1.0 x the pause) so that
+    projectors that lost the same node do not all come back at the same instant."""
+
+    def __init__(
+        self,
+        first: float = PAUSE_FIRST_S,
+        cap: float = PAUSE_CAP_S,
+        rand: Callable[[], float] | None = None,
+    ) -> None:
+        self.first = first
+        self.cap = cap
+        self._rand = rand or random.random
+        self._pause = first
+
+    def reset(self) -> None:
+        """The connection works again: the next outage starts at the shortest pause."""
+        self._pause = self.first
+
+    def next(self) -> float:
+        """The pause to wait now (at most `cap`); the one after it is twice as long."""
+        pause = self._pause * (0.5 + 0.5 * self._rand())
+        self._pause = min(self._pause * 2, self.cap)
+        return pause
+
+
 def run_live(
     env: str | None = None,
     stop_event: threading.Event | None = None,
@@ -234,25 +267,25 @@ def run_live(
     """Follow $all until `stop_event` is set, applying our events as they arrive.
 
     Catches up first, then holds a filtered catch-up subscription (one stream slot).
-    On failure (node down, database locked, or a bug) it waits with a growing pause,
-    catches up again and resubscribes; it never takes the process down with it.
+    On failure (node down, database locked, or a bug) it waits with a growing, jittered
+    pause, catches up again and resubscribes; it never takes the process down with it.
+    The pause starts again from the shortest as soon as a subscription is confirmed.
     """
     env = _env(env)
     stop = stop_event or threading.Event()
-    pause = 0.5
+    backoff = Backoff()
     while not stop.is_set():
         try:
             catch_up(env)
-            _follow(env, stop, idle_timeout)
-            pause = 0.5
+            _follow(env, stop, idle_timeout, backoff.reset)
+            continue  # it returns only once stopped
         except (KurrentError, KurrentDBClientError, DatabaseError) as exc:
+            pause = backoff.next()
             log.warning("projector %s: %s; retrying in %.1f s", env, _describe(exc), pause)
         except Exception:
+            pause = backoff.next()
             log.exception("projector %s failed; retrying in %.1f s", env, pause)
-        else:
-            continue
         stop.wait(pause)
-        pause = min(pause * 2, 30.0)
 
 
 def _describe(exc: BaseException) -> str:
@@ -264,7 +297,12 @@ def _describe(exc: BaseException) -> str:
 _END = object()
 
 
-def _follow(env: str, stop: threading.Event, idle_timeout: float) -> None:
+def _follow(
+    env: str, stop: threading.Event, idle_timeout: float, on_subscribed: Callable[[], None]
+) -> None:
+    """Subscribe from the checkpoint and apply what arrives until stopped (returns) or
+    the subscription fails (raises). `on_subscribed` is called once the node has
+    confirmed the subscription."""
     with connections.stream_slot(env):
         position = checkpoint_position(env)
         client = connections.client(env)
@@ -279,6 +317,7 @@ def _follow(env: str, stop: threading.Event, idle_timeout: float) -> None:
         except Exception as exc:
             raise connections.failed(env, "projector_subscribe", exc) from None
         connections.succeeded(env)
+        on_subscribed()
         inbox: queue.Queue[Any] = queue.Queue(maxsize=BATCH_SIZE * 4)
         reader = threading.Thread(
             target=_pump, args=(subscription, inbox, stop), name=f"projector-{env}", daemon=True
