@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.contrib import auth
+from django.contrib import admin, auth
 from django.contrib.auth.forms import AuthenticationForm
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render, resolve_url
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -20,13 +21,13 @@ def _client_ip(request: HttpRequest) -> str:
     return request.META.get("REMOTE_ADDR") or "unknown"
 
 
-def _next_url(request: HttpRequest) -> str:
+def _next_url(request: HttpRequest, default: str = "") -> str:
     target = request.POST.get("next") or request.GET.get("next") or ""
     if url_has_allowed_host_and_scheme(
         target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     ):
         return target
-    return resolve_url(settings.LOGIN_REDIRECT_URL)
+    return resolve_url(default or settings.LOGIN_REDIRECT_URL)
 
 
 @sensitive_post_parameters("password")
@@ -75,6 +76,17 @@ def logout(request: HttpRequest) -> HttpResponse:
 
 
 def admin_login(request: HttpRequest) -> HttpResponse:
-    """Django admin's own sign-in page would bypass the throttle: send it here."""
+    """Django admin's own sign-in page would bypass the throttle: send it here.
+
+    Django admin sends a signed-in user who may not use it here too; sending them on
+    to the sign-in page, which sends a signed-in user back to `next`, was an endless
+    redirect. They get a 403 that says why; staff are sent on into the admin."""
+    if request.user.is_authenticated:
+        if admin.site.has_permission(request):
+            return redirect(_next_url(request, default="admin:index"))
+        raise PermissionDenied(
+            "The admin site (/admin/) is for staff accounts only; yours is not one. "
+            "Ask an admin if you need it."
+        )
     query = request.GET.urlencode()
     return redirect(resolve_url("login") + (f"?{query}" if query else ""))

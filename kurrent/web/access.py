@@ -1,7 +1,11 @@
 """Loading what a view shows, with its access check: the services answer NotFound or
 Forbidden, and a view turns them into 404 and 403 here, in one place.
 
-`get_*` may read; `get_rw_*` may change (owners and admins; viewers never)."""
+`get_*` may read; `get_rw_*` may change (owners and admins; viewers never).
+
+Another user's private record or entry is a 404, the same page as an id that never
+existed, so a guessed id does not tell whether something is there. 403 is kept for
+what the user can see but not do: changing a visible item they do not own."""
 
 from __future__ import annotations
 
@@ -29,10 +33,8 @@ def admin_only(request: HtmxHttpRequest) -> None:
 def get_record(request: HtmxHttpRequest, env: str, record_id: str) -> Any:
     try:
         return records.get_record(request.user, record_id, env=env)
-    except NotFound:
+    except (NotFound, Forbidden):  # Forbidden: someone else's private record
         raise Http404("No such record") from None
-    except Forbidden:
-        raise PermissionDenied("This record is private to its owner.") from None
 
 
 def get_record_or_deleted(request: HtmxHttpRequest, env: str, record_id: str) -> Any:
@@ -44,10 +46,8 @@ def get_record_or_deleted(request: HtmxHttpRequest, env: str, record_id: str) ->
         try:
             history = records.record_history(request.user, record_id, env=env)
             return records.record_at_version(request.user, record_id, history[-1].version, env=env)
-        except (NotFound, ValidationError, IndexError):
+        except (NotFound, Forbidden, ValidationError, IndexError):
             raise Http404("No such record") from None
-        except Forbidden:
-            raise PermissionDenied("This record is private to its owner.") from None
         except UNAVAILABLE:
             raise Http404("No such record (KurrentDB cannot be asked now)") from None
 
@@ -62,10 +62,8 @@ def get_rw_record(request: HtmxHttpRequest, env: str, record_id: str) -> Any:
 def get_entry(request: HtmxHttpRequest, env: str, entry_id: str) -> Any:
     try:
         return userdata.get_entry(request.user, entry_id, env=env)
-    except NotFound:
+    except (NotFound, Forbidden):  # Forbidden: someone else's private entry
         raise Http404("No such entry") from None
-    except Forbidden:
-        raise PermissionDenied("This entry is private to its owner.") from None
 
 
 def get_rw_entry(request: HtmxHttpRequest, env: str, entry_id: str) -> Any:

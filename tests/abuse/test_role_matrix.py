@@ -85,8 +85,14 @@ RULES: dict[str, Rule] = {
     "kurrent-events": Rule(ok=GET(), roles=ADMINS),
 }
 # Django's admin site needs is_staff, which none of the four roles has: every request
-# is sent to the sign-in page (302), whatever the method.
+# is sent to its sign-in page (302), whatever the method. That page sends anonymous
+# callers on to ours (302) and tells signed-in ones that they may not use it (403).
 DJANGO_ADMIN = Rule(ok={}, roles=EVERYONE, login_required=False, every_method=frozenset({302}))
+ADMIN_LOGIN = Rule(
+    ok={method: frozenset({302}) for method in METHODS},
+    roles=frozenset({"anonymous"}),
+    login_required=False,
+)
 
 
 def url_patterns() -> list[tuple[str, str | None]]:
@@ -110,6 +116,8 @@ PATTERNS = url_patterns()
 
 
 def rule_for(route: str, name: str | None) -> Rule | None:
+    if route == "admin/login/":
+        return ADMIN_LOGIN
     if route.startswith("admin/"):
         return DJANGO_ADMIN
     return RULES.get(name or route)

@@ -50,7 +50,7 @@ class TestRecordDiff:
         body = client.get(url(changed.id)).content.decode()
         assert "Choose two versions to compare." in body
 
-    def test_private_records_are_403_for_others(self, client, alice, bob):
+    def test_private_records_are_404_for_others(self, client, alice, bob):
         r = record(alice)
         client.force_login(bob)
-        assert client.get(url(r.id), {"from_version": 0, "to_version": 0}).status_code == 403
+        assert client.get(url(r.id), {"from_version": 0, "to_version": 0}).status_code == 404

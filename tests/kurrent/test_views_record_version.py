@@ -35,7 +35,7 @@ class TestRecordVersion:
     def test_it_follows_the_records_access_rules(self, client, alice, bob):
         r = record(alice)
         client.force_login(bob)
-        assert client.get(url(r.id, 0)).status_code == 403
+        assert client.get(url(r.id, 0)).status_code == 404
 
     def test_it_requires_login(self, client, alice):
         r = record(alice, is_public=True)

@@ -142,7 +142,7 @@ class TestEntryVisibility:
     def test_a_private_entry_is_invisible_to_others(self, client, alice, bob):
         e = entry(alice)
         client.force_login(bob)
-        assert client.post(self.url(e), {"expected_version": "0"}).status_code == 403
+        assert client.post(self.url(e), {"expected_version": "0"}).status_code == 404
 
 
 class TestEntryEdit:
