@@ -1,5 +1,6 @@
 """What every view module shares about HTTP: the typed request, login for htmx
-requests, and the few response helpers whose rules must not drift apart."""
+requests, the few response helpers whose rules must not drift apart, and the
+middleware that marks signed-in answers private."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils.cache import patch_cache_control
 from django.utils.http import url_has_allowed_host_and_scheme
 from django_htmx.http import HttpResponseClientRedirect
 from django_htmx.middleware import HtmxDetails
@@ -20,6 +22,22 @@ from django_htmx.middleware import HtmxDetails
 class HtmxHttpRequest(HttpRequest):
     htmx: HtmxDetails
     user: AbstractBaseUser
+
+
+def private_cache_middleware(get_response: Any) -> Any:
+    """Every answer to a signed-in user says `Cache-Control: private`: it shows their
+    data, role and CSRF token, so no shared cache (a proxy, a CDN) may keep it for
+    anyone else. Directives a view set (never_cache's no-store, max-age) are kept;
+    `public` gives way. Goes after AuthenticationMiddleware."""
+
+    def middleware(request: HttpRequest) -> HttpResponse:
+        response = get_response(request)
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            patch_cache_control(response, private=True)
+        return response
+
+    return middleware
 
 
 def login_required(view: Any) -> Any:

@@ -128,8 +128,17 @@
     }
   });
 
+  // Polled panels wait while the tab is hidden. (Not a filter in hx-trigger: htmx
+  // evaluates those as code, which the Content-Security-Policy does not allow.)
+  document.addEventListener("htmx:confirm", function (event) {
+    var element = event.detail.elt;
+    if (element && element.hasAttribute("data-poll-guard") && document.visibilityState !== "visible") {
+      event.preventDefault();
+    }
+  });
+
   // When the tab becomes visible again, refresh polled panels at once instead
-  // of waiting for the next tick (the filter in hx-trigger paused them).
+  // of waiting for the next tick (they were paused while it was hidden).
   document.addEventListener("visibilitychange", function () {
     if (document.visibilityState !== "visible" || !window.htmx) return;
     document.querySelectorAll("[data-poll-guard][hx-get]").forEach(function (element) {

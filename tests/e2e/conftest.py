@@ -105,6 +105,7 @@ def new_page(browser: Any, app: str) -> Iterator[Any]:
     """new_page(width=1280, scheme="light", user=None) -> a page in its own context,
     signed in as `user` (through the sign-in form) when given."""
     contexts: list[Any] = []
+    pages: list[Any] = []
 
     def make(width: int = 1280, scheme: str = "light", user: Any = None, **options: Any) -> Any:
         context = browser.new_context(
@@ -118,13 +119,26 @@ def new_page(browser: Any, app: str) -> Iterator[Any]:
         page = context.new_page()
         page.errors = []
         page.on("pageerror", lambda exc: page.errors.append(str(exc)))
+        # The Content-Security-Policy is on: whatever it refuses (an inline script or
+        # style, eval) Chromium reports on the console; every test ends with none.
+        page.csp_violations = []
+        page.on(
+            "console",
+            lambda message: (
+                "Content Security Policy" in message.text
+                and page.csp_violations.append(message.text)
+            ),
+        )
+        pages.append(page)
         if user is not None:
             sign_in(page, user.username)
         return page
 
     yield make
+    violations = [text for page in pages for text in page.csp_violations]
     for context in contexts:
         context.close()
+    assert not violations, f"the Content-Security-Policy refused: {violations}"
 
 
 def sign_in(page: Any, username: str, password: str = PASSWORD) -> None:

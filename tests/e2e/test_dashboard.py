@@ -134,7 +134,7 @@ def test_private_data_never_shows_to_another_user(new_page, alice, bob):
     expect(page.locator("#record-results")).to_contain_text("No records match")
 
     response = page.goto(f"/kurrent-db-demo/records/{secret.id}/")
-    assert response.status == 403
+    assert response.status == 404  # as an unknown id: its existence is not revealed
     expect(page.locator("main")).not_to_contain_text("secret")
 
     page.goto("/kurrent-db-demo/directory/")
