@@ -105,9 +105,10 @@ def catch_up(env: str | None = None, until_position: int | None = None) -> int:
     if until_position is not None and checkpoint_position(env) >= until_position:
         return 0
     with _turn(env):
-        if until_position is not None and checkpoint_position(env) >= until_position:
+        position = checkpoint_position(env)  # another thread may have caught up meanwhile
+        if until_position is not None and position >= until_position:
             return 0
-        applied = _run_batches(env, until_position, BATCH_SIZE, None)
+        applied = _run_batches(env, until_position, BATCH_SIZE, None, after=position)
     if applied >= ANALYZE_AFTER:
         refresh_statistics()
     return applied
@@ -118,11 +119,13 @@ def _run_batches(
     until_position: int | None,
     size: int,
     progress: Callable[[list[RecordedEvent], int], None] | None,
+    *,
+    after: int | None = None,
 ) -> int:
-    """Read and apply batches from the checkpoint on; while a full batch is applied,
-    the next one is already being read."""
+    """Read and apply batches from the checkpoint on (`after`: its position, if just
+    read); while a full batch is applied, the next one is already being read."""
     applied = 0
-    after = checkpoint_position(env)
+    after = checkpoint_position(env) if after is None else after
     events = read_after(env, after, size)
     pool: ThreadPoolExecutor | None = None
     try:
