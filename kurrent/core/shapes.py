@@ -79,22 +79,6 @@ def unstorable(value: Any) -> str | None:
     return None
 
 
-def has_nul(value: Any) -> bool:
-    """Whether a JSON value holds a NUL character anywhere (PostgreSQL cannot store it)."""
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            if "\x00" in item:
-                return True
-        elif isinstance(item, dict):
-            stack.extend(item.keys())
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-    return False
-
-
 _SHAPES: dict[str, dict[str, type]] = {  # by event type name
     "StreamCreated": {
         "record_id": str,

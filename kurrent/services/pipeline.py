@@ -27,6 +27,7 @@ from kurrent.core.events import (
     decode_new,
     encode,
     event_id,
+    parse_stream,
     record_stream,
     userdata_stream,
 )
@@ -220,10 +221,10 @@ def _saved(
     read model once it has caught up, else folded from what we know was appended."""
     catch_up_quietly(env, position)
     revision = before.version + 1 if before is not None else 0
-    folded = kind.fold(
-        before,
-        decode_new(new_event, stream=stream, revision=revision, position=position, event=event),
-        env=env,
+    state = fetch(kind, env, parse_stream(stream).object_id)
+    if state is not None and state.version >= revision:
+        return state
+    envelope = decode_new(
+        new_event, stream=stream, revision=revision, position=position, event=event
     )
-    state = fetch(kind, env, folded.id)
-    return state if state is not None and state.version >= revision else folded
+    return kind.fold(before, envelope, env=env)
