@@ -7,6 +7,8 @@ A missing or malformed variable stops start-up with one message naming it
 from __future__ import annotations
 
 import os
+import secrets
+import sys
 from pathlib import Path
 
 from csp import constants as csp
@@ -21,10 +23,35 @@ DEBUG = env.bool("DEBUG", default=False)
 # No default secret outside DEBUG: production must set SECRET_KEY. pytest (which sets
 # PYTEST_VERSION) loads settings before any conftest, so a test run gets a throwaway key.
 _UNDER_PYTEST = bool(os.environ.get("PYTEST_VERSION"))
-SECRET_KEY = env.secret(
-    "SECRET_KEY",
-    debug_default="django-insecure-dev-only-key" if DEBUG or _UNDER_PYTEST else None,
+# Commands that sign nothing (no session, cookie or token) also run without one, so the
+# README's commands work on a fresh clone: they get a random key for this process only,
+# never written anywhere. Serving (runserver, gunicorn, any WSGI/ASGI) and `check` still
+# stop without SECRET_KEY.
+UNSIGNED_COMMANDS = frozenset(
+    {
+        "migrate",
+        "showmigrations",
+        "makemigrations",
+        "collectstatic",
+        "createsuperuser",
+        "changepassword",
+        "kurrent_status",
+        "kurrent_seed",
+        "kurrent_export",
+        "kurrent_import",
+        "kurrent_node",
+        "kurrent_projector",
+        "kurrent_rebuild",
+    }
 )
+_COMMAND = sys.argv[1] if len(sys.argv) > 1 and Path(sys.argv[0]).name == "manage.py" else ""
+if DEBUG or _UNDER_PYTEST:
+    _SECRET_DEFAULT: str | None = "django-insecure-dev-only-key"  # noqa: S105 (DEBUG only)
+elif _COMMAND in UNSIGNED_COMMANDS:
+    _SECRET_DEFAULT = "unsigned-command-" + secrets.token_urlsafe(50)
+else:
+    _SECRET_DEFAULT = None
+SECRET_KEY = env.secret("SECRET_KEY", debug_default=_SECRET_DEFAULT)
 ALLOWED_HOSTS = env.list(
     "ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"] if DEBUG else []
 )
