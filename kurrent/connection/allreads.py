@@ -5,16 +5,26 @@ caller keeps its own operation name (metrics count them apart)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from kurrentdbclient import RecordedEvent
 
 
 def read_after(
-    client: Any, timeout: float, after: int, prefixes: tuple[str, ...], limit: int
+    client: Any,
+    timeout: float,
+    after: int,
+    prefixes: tuple[str, ...],
+    limit: int,
+    *,
+    read_all: Callable[..., Any] | None = None,
 ) -> list[RecordedEvent]:
-    """Up to `limit` events of the prefixed streams after the commit position `after`."""
-    events = client.read_all(
+    """Up to `limit` events of the prefixed streams after the commit position `after`.
+
+    `read_all`: the client's method to use (the unwrapped one for an inline call)."""
+    events = (read_all or type(client).read_all)(
+        client,
         commit_position=after or None,
         filter_include=prefixes,
         filter_by_stream_name=True,

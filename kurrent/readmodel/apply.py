@@ -107,6 +107,10 @@ def lock(env: str) -> ProjectionCheckpoint:
     return checkpoint
 
 
+class _BatchRefused(Exception):
+    """The database refused a batch applied whole: roll back, apply it event by event."""
+
+
 def apply_batch(env: str, events: list[RecordedEvent], after: int | None = None) -> int | None:
     """Apply events (in $all order) under the checkpoint lock; returns how many applied.
 
@@ -114,25 +118,20 @@ def apply_batch(env: str, events: list[RecordedEvent], after: int | None = None)
     up to the last). If the checkpoint is short of it, nothing is applied and None is
     returned: the checkpoint was set back (a rebuild started) and moving it past these
     events would skip the ones in between; read again from the checkpoint instead."""
-    with transaction.atomic():
-        checkpoint = lock(env)
-        if after is not None and checkpoint.position < after:
-            return None
-        fresh = [e for e in events if e.commit_position > checkpoint.position]
-        if not fresh:
-            return 0
-        envelopes = [_decode(e) for e in fresh if not e.type.startswith("$")]
-        outcome = _apply_safely(env, envelopes)
-        if before_checkpoint is not None:
-            before_checkpoint(env, envelopes)
-        if outcome.skipped:
-            SkippedEvent.objects.bulk_create(outcome.skipped, ignore_conflicts=True)
-        checkpoint.position = fresh[-1].commit_position
-        checkpoint.events_applied += outcome.applied
-        checkpoint.skipped_events += len(outcome.skipped)
-        if envelopes:
-            checkpoint.last_event_at = envelopes[-1].recorded_at
-        checkpoint.save()
+    try:
+        with transaction.atomic():
+            outcome = _apply_locked(env, events, after, one_by_one=False)
+    except _BatchRefused as refused:
+        log.warning(
+            "projector %s: a batch of %d events failed (%s); applying them one at a time",
+            env,
+            len(events),
+            _describe(refused.__cause__ or refused),
+        )
+        with transaction.atomic():
+            outcome = _apply_locked(env, events, after, one_by_one=True)
+    if outcome is None:
+        return None
     for skipped in outcome.skipped:
         metrics.PROJECTOR_SKIPPED.labels(env=env, reason=skipped.reason).inc()
         log.warning(
@@ -146,6 +145,43 @@ def apply_batch(env: str, events: list[RecordedEvent], after: int | None = None)
             skipped.detail,
         )
     return outcome.applied
+
+
+def _apply_locked(
+    env: str, events: list[RecordedEvent], after: int | None, *, one_by_one: bool
+) -> Outcome | None:
+    """apply_batch's work inside its transaction. The first attempt applies the batch
+    whole (no savepoint: most batches are fine); `one_by_one` gives each event its own
+    savepoint, so that only the events the database refuses are skipped."""
+    checkpoint = lock(env)
+    if after is not None and checkpoint.position < after:
+        return None
+    fresh = [e for e in events if e.commit_position > checkpoint.position]
+    if not fresh:
+        return Outcome()
+    envelopes = [_decode(e) for e in fresh if not e.type.startswith("$")]
+    if one_by_one:
+        outcome = _apply_each(env, envelopes)
+    else:
+        try:
+            outcome = _Batch(env).run(envelopes)
+        except Exception as exc:
+            if _database_failed(exc):
+                raise
+            raise _BatchRefused from exc
+    if before_checkpoint is not None:
+        before_checkpoint(env, envelopes)
+    if outcome.skipped:
+        SkippedEvent.objects.bulk_create(outcome.skipped, ignore_conflicts=True)
+    checkpoint.position = fresh[-1].commit_position
+    checkpoint.events_applied += outcome.applied
+    checkpoint.skipped_events += len(outcome.skipped)
+    changed = ["position", "events_applied", "skipped_events", "updated_at"]
+    if envelopes:
+        checkpoint.last_event_at = envelopes[-1].recorded_at
+        changed.append("last_event_at")
+    checkpoint.save(update_fields=changed)
+    return outcome
 
 
 def _decode(recorded: RecordedEvent) -> Envelope:
@@ -165,20 +201,8 @@ def _decode(recorded: RecordedEvent) -> Envelope:
         )
 
 
-def _apply_safely(env: str, envelopes: list[Envelope]) -> Outcome:
-    """The batch in a savepoint; if the database refuses it, event by event."""
-    try:
-        with transaction.atomic():
-            return _Batch(env).run(envelopes)
-    except Exception as exc:
-        if _database_failed(exc):
-            raise
-        log.warning(
-            "projector %s: a batch of %d events failed (%s); applying them one at a time",
-            env,
-            len(envelopes),
-            _describe(exc),
-        )
+def _apply_each(env: str, envelopes: list[Envelope]) -> Outcome:
+    """The events one at a time, each in a savepoint; those refused are skipped."""
     outcome = Outcome()
     for envelope in envelopes:
         try:

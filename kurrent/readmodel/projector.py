@@ -26,10 +26,11 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from django.db import DatabaseError, connection, transaction
-from kurrentdbclient import RecordedEvent
+from kurrentdbclient import KurrentDBClient, RecordedEvent
 from kurrentdbclient.exceptions import KurrentDBClientError
 
 from kurrent.connection import allreads
+from kurrent.connection.clients import direct
 from kurrent.connection.config import active_environment
 from kurrent.connection.manager import connections
 from kurrent.core.errors import KurrentError
@@ -47,6 +48,8 @@ from kurrent.readmodel.apply import apply_batch, lock
 
 log = logging.getLogger("kurrent.projector")
 
+_read_all = direct(KurrentDBClient.read_all)
+
 BATCH_SIZE = 500
 # A catch-up that applies this many events refreshes the planner's statistics.
 ANALYZE_AFTER = 20_000
@@ -57,13 +60,17 @@ def _env(env: str | None) -> str:
 
 
 def read_after(env: str, position: int, limit: int) -> list[RecordedEvent]:
-    """Up to `limit` events of our streams after `position`."""
+    """Up to `limit` events of our streams after `position`.
+
+    One bounded gRPC call, so it runs on the calling thread (`inline`): a writer
+    catching up to its own append spares a thread hop."""
     return connections.call(
         env,
         "projector_read",
         lambda client, timeout: allreads.read_after(
-            client, timeout, position, STREAM_PREFIXES, limit
+            client, timeout, position, STREAM_PREFIXES, limit, read_all=_read_all
         ),
+        inline=True,
     )
 
 
@@ -102,13 +109,20 @@ def catch_up(env: str | None = None, until_position: int | None = None) -> int:
     waiting for its own append); without, read until nothing new comes back.
     """
     env = _env(env)
-    if until_position is not None and checkpoint_position(env) >= until_position:
+    position = checkpoint_position(env)
+    if until_position is not None and position >= until_position:
         return 0
-    with _turn(env):
-        position = checkpoint_position(env)  # another thread may have caught up meanwhile
+    turn = _turn(env)
+    if not turn.acquire(blocking=False):
+        turn.acquire()
+        position = checkpoint_position(env)  # the thread we waited for caught up
         if until_position is not None and position >= until_position:
+            turn.release()
             return 0
+    try:
         applied = _run_batches(env, until_position, BATCH_SIZE, None, after=position)
+    finally:
+        turn.release()
     if applied >= ANALYZE_AFTER:
         refresh_statistics()
     return applied
