@@ -182,6 +182,13 @@ class UserDataEntry(models.Model):
         verbose_name_plural = "user data entries"
         constraints = [
             models.UniqueConstraint(fields=["env", "entry_id"], name="kurrent_entry_env_id"),
+            # (user, type, category) names one entry: at most one live row per address
+            # (migration 0012 says what became of duplicates stored before).
+            models.UniqueConstraint(
+                fields=["env", "owner", "entry_type", "category"],
+                condition=models.Q(deleted=False),
+                name="kurrent_entry_address",
+            ),
         ]
         indexes = [
             models.Index(fields=["env", "owner", "entry_type"], name="kurrent_entry_owner"),

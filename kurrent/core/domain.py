@@ -19,13 +19,15 @@ from kurrent.core.events import (
     Envelope,
     StreamCreated,
     StreamDeleted,
+    StreamRestored,
     StreamUpdated,
     UserDataDeleted,
+    UserDataRestored,
     UserDataStored,
     UserDataUpdated,
     decode,
 )
-from kurrent.core.shapes import RECORD_FIELDS, unstorable
+from kurrent.core.shapes import ENTRY_FIELDS, RECORD_FIELDS, unstorable
 
 MAX_NAME = 200
 MAX_TAGS = 20
@@ -127,6 +129,8 @@ def fold_record(state: Record | None, envelope: Envelope, *, env: str = "dev") -
             return replace(state, **changes, updated_at=at, **base)
         case StreamDeleted() if state is not None:
             return replace(state, deleted=True, updated_at=at, **base)
+        case StreamRestored() if state is not None:
+            return replace(state, deleted=False, updated_at=at, **base)
         case _:
             return replace(state, **base) if state is not None else None
 
@@ -158,6 +162,8 @@ def fold_entry(state: Entry | None, envelope: Envelope, *, env: str = "dev") -> 
             return replace(state, **changes, updated_at=at, **base)
         case UserDataDeleted() if state is not None:
             return replace(state, deleted=True, updated_at=at, **base)
+        case UserDataRestored() if state is not None:
+            return replace(state, deleted=False, updated_at=at, **base)
         case _:
             return replace(state, **base) if state is not None else None
 
@@ -190,8 +196,18 @@ def fold_all(
 
 def record_changes(before: Record | None, after: Record | None) -> dict[str, dict[str, Any]]:
     """field -> {"old", "new"} for the user-visible fields that differ."""
+    return state_changes(before, after, RECORD_FIELDS)
+
+
+def entry_changes(before: Entry | None, after: Entry | None) -> dict[str, dict[str, Any]]:
+    """As record_changes, for an entry's fields."""
+    return state_changes(before, after, ENTRY_FIELDS)
+
+
+def state_changes(before: Any, after: Any, names: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    """field -> {"old", "new"} for the fields of `names` (and deletion) that differ."""
     changes: dict[str, dict[str, Any]] = {}
-    for name in (*RECORD_FIELDS, "deleted"):
+    for name in (*names, "deleted"):
         old = _plain(getattr(before, name)) if before is not None else None
         new = _plain(getattr(after, name)) if after is not None else None
         if before is None and name == "deleted":
@@ -205,19 +221,26 @@ def _plain(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
 
-def history(envelopes: Iterable[Envelope], *, env: str = "dev") -> list[HistoryEntry]:
-    """Every event of a record's stream, oldest first, with what it changed."""
+def history(
+    envelopes: Iterable[Envelope],
+    *,
+    env: str = "dev",
+    fold: Callable[..., Any] = fold_record,
+    changes: Callable[[Any, Any], dict[str, dict[str, Any]]] = record_changes,
+) -> list[HistoryEntry]:
+    """Every event of a record's (or, given fold_entry and entry_changes, an entry's)
+    stream, oldest first, with what it changed."""
     entries: list[HistoryEntry] = []
-    state: Record | None = None
+    state: Any = None
     for envelope in envelopes:
-        after = fold_record(state, envelope, env=env)
+        after = fold(state, envelope, env=env)
         entries.append(
             HistoryEntry(
                 version=envelope.revision,
                 event_type=envelope.event_type,
                 actor=envelope.meta.actor,
                 recorded_at=envelope.recorded_at,
-                changes=record_changes(state, after) if envelope.event is not None else {},
+                changes=changes(state, after) if envelope.event is not None else {},
                 event_id=envelope.event_id,
                 commit_position=envelope.commit_position,
                 correlation_id=envelope.meta.correlation_id,

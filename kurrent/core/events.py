@@ -112,6 +112,14 @@ def event_id(stream: str, idempotency_key: str | None, index: int = 0) -> uuid.U
     return uuid.uuid5(NAMESPACE, f"event|{stream}|{idempotency_key}|{index}")
 
 
+def entry_address_id(owner_id: int, entry_type: str, category: str, generation: int = 0) -> str:
+    """The id of the entry (user, type, category) names: the same address always names
+    the same stream, so two stores to it meet in one stream and KurrentDB's expected
+    version keeps them from making two entries. `generation` moves on only past a stream
+    an erasure tombstoned (it can never be written again)."""
+    return str(uuid.uuid5(NAMESPACE, f"entry|{owner_id}|{entry_type}|{category}|{generation}"))
+
+
 def object_id(kind: str, owner_id: int, idempotency_key: str | None) -> str:
     """A new record/entry id. With a key it is derived from it, so a retried create
     targets the same stream (and KurrentDB sees the same event id there)."""
@@ -170,6 +178,13 @@ class StreamDeleted:
 
 
 @dataclass(frozen=True)
+class StreamRestored:
+    """A deleted record is back, as it was when deleted (its history says so)."""
+
+    record_id: str
+
+
+@dataclass(frozen=True)
 class UserDataStored:
     entry_id: str
     owner_id: int
@@ -194,6 +209,13 @@ class UserDataDeleted:
 
 
 @dataclass(frozen=True)
+class UserDataRestored:
+    """A deleted entry is back, as it was when deleted."""
+
+    entry_id: str
+
+
+@dataclass(frozen=True)
 class UserErased:
     """An admin erased everything this user stored; the read model drops their rows.
 
@@ -206,9 +228,11 @@ DomainEvent = (
     StreamCreated
     | StreamUpdated
     | StreamDeleted
+    | StreamRestored
     | UserDataStored
     | UserDataUpdated
     | UserDataDeleted
+    | UserDataRestored
     | UserErased
 )
 EVENT_TYPES: dict[str, type] = {
@@ -217,9 +241,11 @@ EVENT_TYPES: dict[str, type] = {
         StreamCreated,
         StreamUpdated,
         StreamDeleted,
+        StreamRestored,
         UserDataStored,
         UserDataUpdated,
         UserDataDeleted,
+        UserDataRestored,
         UserErased,
     )
 }

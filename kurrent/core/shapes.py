@@ -92,6 +92,7 @@ _SHAPES: dict[str, dict[str, type]] = {  # by event type name
     },
     "StreamUpdated": {"record_id": str, "changes": dict},
     "StreamDeleted": {"record_id": str},
+    "StreamRestored": {"record_id": str},
     "UserDataStored": {
         "entry_id": str,
         "owner_id": int,
@@ -104,6 +105,7 @@ _SHAPES: dict[str, dict[str, type]] = {  # by event type name
     },
     "UserDataUpdated": {"entry_id": str, "changes": dict},
     "UserDataDeleted": {"entry_id": str},
+    "UserDataRestored": {"entry_id": str},
     "UserErased": {"user_id": int},
 }
 _CHANGE_SHAPES: dict[str, type] = {

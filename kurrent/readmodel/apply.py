@@ -45,8 +45,10 @@ from kurrent.core.events import (
     StreamCreated,
     StreamDeleted,
     StreamName,
+    StreamRestored,
     StreamUpdated,
     UserDataDeleted,
+    UserDataRestored,
     UserDataStored,
     UserDataUpdated,
     UserErased,
@@ -278,7 +280,7 @@ _KINDS = {
         record_from_row,
         RECORD_FIELDS,
         StreamCreated,
-        (StreamUpdated, StreamDeleted),
+        (StreamUpdated, StreamDeleted, StreamRestored),
     ),
     "userdata": _Kind(
         UserDataEntry,
@@ -288,7 +290,7 @@ _KINDS = {
         entry_from_row,
         ENTRY_FIELDS,
         UserDataStored,
-        (UserDataUpdated, UserDataDeleted),
+        (UserDataUpdated, UserDataDeleted, UserDataRestored),
     ),
 }
 

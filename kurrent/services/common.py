@@ -112,8 +112,11 @@ def user_id_by_name(username: str | None) -> int | None:
 _append_to_stream = direct(KurrentDBClient.append_to_stream)
 
 
-def append(env: str, stream: str, event: NewEvent, expected: int | StreamState) -> int:
-    """Append one event with an expected version; returns its commit position.
+def append(
+    env: str, stream: str, event: NewEvent | list[NewEvent], expected: int | StreamState
+) -> int:
+    """Append one event (or several, atomically) with an expected version; returns the
+    commit position of the last.
 
     Retrying is safe: the event id is fixed before the first attempt, and KurrentDB
     answers a re-sent id at the same expected version with the original position.

@@ -18,11 +18,13 @@ from kurrentdbclient import NewEvent, StreamState
 from kurrentdbclient.exceptions import WrongCurrentVersionError
 
 from kurrent.core.domain import Entry, Record, decode_all, fold_all, fold_entry, fold_record
-from kurrent.core.errors import Conflict, Forbidden, NotFound
+from kurrent.core.errors import Conflict, Forbidden, NotFound, ValidationError
 from kurrent.core.events import (
     StreamDeleted,
+    StreamRestored,
     StreamUpdated,
     UserDataDeleted,
+    UserDataRestored,
     UserDataUpdated,
     decode_new,
     encode,
@@ -49,6 +51,7 @@ class Kind:
     stream_of: Callable[[Any], str]  # a state's stream name
     updated: Callable[[str, dict[str, Any]], Any]  # (id, changes) -> the update event
     deleted: Callable[[str], Any]  # id -> the delete event
+    restored: Callable[[str], Any]  # id -> the restore event
 
 
 RECORDS = Kind(
@@ -60,6 +63,7 @@ RECORDS = Kind(
     stream_of=lambda state: record_stream(state.id),
     updated=lambda object_id, changes: StreamUpdated(record_id=object_id, changes=changes),
     deleted=lambda object_id: StreamDeleted(record_id=object_id),
+    restored=lambda object_id: StreamRestored(record_id=object_id),
 )
 ENTRIES = Kind(
     noun="entry",
@@ -70,6 +74,7 @@ ENTRIES = Kind(
     stream_of=lambda state: userdata_stream(state.owner_id, state.id),
     updated=lambda object_id, changes: UserDataUpdated(entry_id=object_id, changes=changes),
     deleted=lambda object_id: UserDataDeleted(entry_id=object_id),
+    restored=lambda object_id: UserDataRestored(entry_id=object_id),
 )
 
 
@@ -184,6 +189,47 @@ def delete(
     except WrongCurrentVersionError:
         raise conflict(kind, env, stream) from None
     catch_up_quietly(env, position)
+
+
+def restore(
+    kind: Kind,
+    actor: Any,
+    env: str,
+    object_id: str,
+    *,
+    expected: int | None,
+    key: str | None,
+    wanted: dict[str, Any] | None = None,
+) -> Any:
+    """Append the restore event to a deleted record or entry (the owner or an admin),
+    expecting `expected` (None: the version the read model holds), and return the state.
+    `wanted`: field changes appended with it, atomically (an update event after the
+    restore), so a store to a deleted entry's address brings it back with new values.
+    Not deleted: NotFound-free, a ValidationError says so; a resubmitted restore (same
+    key) returns the state it made."""
+    state = _changeable(kind, actor, env, object_id, expected or 0, "restore")
+    if state.version < (expected or 0):
+        state = from_stream(kind, env, kind.stream_of(state)) or state
+    stream = kind.stream_of(state)
+    if not state.deleted:
+        if key and state.last_event_id in {str(event_id(stream, key, i)) for i in (0, 1)}:
+            return state  # this very restore, submitted again
+        raise ValidationError("deleted", f"this {kind.noun} is not deleted")
+    events = [encode(kind.restored(object_id), stream=stream, actor=actor, idempotency_key=key)]
+    changes = {k: v for k, v in (wanted or {}).items() if v != getattr(state, k)}
+    if changes:
+        plain = {k: list(v) if k == "tags" else v for k, v in changes.items()}
+        update = kind.updated(object_id, plain)
+        events.append(encode(update, stream=stream, actor=actor, idempotency_key=key, index=1))
+    try:
+        position = append(env, stream, events, state.version if expected is None else expected)
+    except WrongCurrentVersionError:
+        raise conflict(kind, env, stream) from None
+    catch_up_quietly(env, position)
+    after = fetch(kind, env, object_id)
+    if after is None or after.version < state.version + len(events):
+        after = from_stream(kind, env, stream) or after
+    return after
 
 
 def conflict(kind: Kind, env: str, stream: str) -> Conflict:

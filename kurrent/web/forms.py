@@ -155,7 +155,8 @@ class EntryForm(forms.Form):
 
 
 class EntryEditForm(forms.Form):
-    category = forms.CharField(max_length=100)
+    """The category is not here: with the type it names the entry, so it stays."""
+
     value = _JsonObjectField()
     tags = _TagsField(required=False)
     is_public = forms.BooleanField(required=False, label="Public (listed in the directory)")

@@ -109,7 +109,7 @@ def write_history(url: str) -> int:
                 owner_id=actor.pk,
                 owner=actor.username,
                 entry_type="data",
-                category=f"sightings {n % 4}",
+                category=f"sightings {n}",
                 value={"count": n},
                 tags=["field"],
                 is_public=n % 2 == 1,

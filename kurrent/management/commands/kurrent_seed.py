@@ -146,7 +146,7 @@ def _plan(count: int, users: list[Any], seed: int) -> list[Any]:
     entries = len(users) * 2 + count // 5
     for n in range(entries):
         owner = users[n % len(users)]
-        steps.append(_entry_step(n, owner, rng))
+        steps.append(_entry_step(n, owner, rng, lap=n // (5 * len(users))))
     return steps
 
 
@@ -205,7 +205,9 @@ class _RecordSteps:
         tally.deleted += 1
 
 
-def _entry_step(n: int, owner: Any, rng: random.Random) -> Any:
+def _entry_step(n: int, owner: Any, rng: random.Random, lap: int = 0) -> Any:
+    """Store one entry; (user, type, category) names one entry, so a user's second
+    entry of a type (the `lap`-th) gets a numbered category."""
     kind = ("profile", "preferences", "data", "settings", "custom")[n % 5]
     values = {
         "profile": ("about", {"display_name": owner.username.capitalize(), "colony": "Snow Hill"}),
@@ -215,13 +217,15 @@ def _entry_step(n: int, owner: Any, rng: random.Random) -> Any:
         "custom": ("notes", {"text": f"Field note {n + 1}"}),
     }
     category, value = values[kind]
+    if lap:
+        category = f"{category} {lap + 1}"
     tags = rng.sample(TAGS, 1)
     public = kind in ("profile", "data")
 
     def store(env: str, tally: Tally) -> None:
         key = f"seed:entry:{n}"
-        entry_id = object_id("userdata", owner.pk, key)
-        if UserDataEntry.objects.filter(env=env, entry_id=entry_id).exists():
+        address = {"owner_id": owner.pk, "entry_type": kind, "category": category}
+        if UserDataEntry.objects.filter(env=env, deleted=False, **address).exists():
             tally.existing += 1
             return
         userdata.store_entry(

@@ -126,7 +126,6 @@ def entry_edit(request: HtmxHttpRequest, entry_id: str) -> HttpResponse:
     if request.method == "GET":
         form = EntryEditForm(
             initial={
-                "category": entry.category,
                 "value": entry.value,
                 "tags": list(entry.tags),
                 "is_public": entry.is_public,
@@ -142,7 +141,6 @@ def entry_edit(request: HtmxHttpRequest, entry_id: str) -> HttpResponse:
                 request.user,
                 entry_id,
                 expected_version=data["expected_version"],
-                category=data["category"],
                 value=data["value"],
                 tags=data["tags"],
                 is_public=data["is_public"],
