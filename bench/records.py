@@ -298,6 +298,26 @@ def bench_search(users: dict, queries: int, rng: random.Random) -> None:
     far = [" ".join(other.sample(WORDS, other.choice((1, 2)))) for _ in range(30)]
     short = _timed(lambda text: records.search_records(bob, text), first_letters)
     deep = _timed(lambda text: records.search_records(bob, text, page=other.randint(10, 50)), far)
+    # What people type (issue 14): a word typed past its stem ("breedin"), an id's first
+    # 8 digits, a number inside data, the owner in another case, two tags at once.
+    from kurrent.models import StreamRecord
+
+    long_words = [w for w in WORDS if len(w) >= 7]
+    past_stem = [other.choice(long_words)[: other.randint(5, 7)] for _ in range(30)]
+    pks = list(StreamRecord.objects.values_list("record_id", flat=True)[:2000])
+    ids = [str(other.choice(pks))[:8] for _ in range(30)]
+    numbers = [str(other.randrange(1000)) for _ in range(30)]
+    typed = _timed(lambda text: records.search_records(bob, text), past_stem)
+    by_id = _timed(lambda text: records.search_records(bob, text), ids)
+    by_number = _timed(lambda text: records.search_records(bob, text), numbers)
+    by_owner = _timed(
+        lambda text: records.search_records(bob, text, owner="ALICE"),
+        [other.choice(WORDS) for _ in range(30)],
+    )
+    two_tags = _timed(
+        lambda text: records.search_records(bob, text, tags=other.sample(TAGS, 2)),
+        [other.choice(WORDS) for _ in range(30)],
+    )
     print(
         f"search over the records ({queries} queries, median {statistics.median(hits):.0f} hits; "
         f"totals counted up to {search.CAP}, {capped} beyond):"
@@ -309,6 +329,11 @@ def bench_search(users: dict, queries: int, rng: random.Random) -> None:
     print(_line("list_records by tag", listed))
     print(_line("  1-2 letters, as typed (30)", short))
     print(_line("  1-2 words, page 10-50 (30)", deep))
+    print(_line("  typed past the stem (30)", typed))
+    print(_line("  an id's first 8 digits (30)", by_id))
+    print(_line("  a number inside data (30)", by_number))
+    print(_line("  owner in another case (30)", by_owner))
+    print(_line("  two tags at once (30)", two_tags))
 
 
 def _timed(call: Callable[[str], object], arguments: list[str]) -> list[float]:

@@ -7,6 +7,7 @@ from kurrent.web.views import dashboard, events, records, userdata, users
 
 record_urls = [
     path("new/", records.record_create, name="kurrent-record-create"),
+    path("owners/", dashboard.owner_suggestions, name="kurrent-owner-suggestions"),
     path("<str:record_id>/", records.record_detail, name="kurrent-record"),
     path("<str:record_id>/v/<int:version>/", records.record_version, name="kurrent-record-version"),
     path("<str:record_id>/diff/", records.record_diff, name="kurrent-record-diff"),

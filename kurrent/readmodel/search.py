@@ -37,6 +37,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -73,6 +74,23 @@ def terms(query: str) -> list[str]:
     """The words of a query, lower-cased, without stop words, at most MAX_TERMS of them."""
     words = [t.lower() for t in _WORD.findall(query or "")]
     return [w for w in words if w not in STOP_WORDS][:MAX_TERMS]
+
+
+_ID_PREFIX = re.compile(r"[0-9a-f]{8,32}")
+
+
+def id_range(query: str) -> tuple[uuid.UUID, uuid.UUID] | None:
+    """The record ids a query names: an id or its first 8 or more hex digits, with or
+    without the dashes where an id has them, as the lowest and highest id starting so;
+    None: not an id (a word)."""
+    text = (query or "").strip().lower()
+    digits = text.replace("-", "")
+    if not _ID_PREFIX.fullmatch(digits):
+        return None
+    low = uuid.UUID(digits.ljust(32, "0"))
+    if "-" in text and not str(low).startswith(text):
+        return None  # dashes where no id has them
+    return low, uuid.UUID(digits.ljust(32, "f"))
 
 
 def is_postgres() -> bool:

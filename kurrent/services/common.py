@@ -103,8 +103,12 @@ def max_data_bytes() -> int:
 def user_id_by_name(username: str | None) -> int | None:
     if not username:
         return None
-    user = get_user_model().objects.filter(username=username).values_list("pk", flat=True)
-    return next(iter(user), -1)  # -1: no such user, so nothing matches
+    """The user named so, in any case (the name as written wins over another case's)."""
+    users = get_user_model().objects.filter(username__iexact=username)
+    found = dict(users.values_list("username", "pk")[:10])
+    if username in found:
+        return found[username]
+    return min(found.values(), default=-1)  # -1: no such user, so nothing matches
 
 
 # --- KurrentDB ---------------------------------------------------------------------------

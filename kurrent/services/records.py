@@ -13,6 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.auth import get_user_model
+from django.db.models import Exists, OuterRef
+
 from kurrent.core.domain import (
     MAX_METADATA_BYTES,
     MAX_TAGS,
@@ -62,11 +65,14 @@ __all__ = [
     "diff_versions",
     "get_record",
     "list_records",
+    "owner_suggestions",
     "record_at_version",
     "record_history",
     "search_records",
     "update_record",
 ]
+ID_MATCHES = 20  # records a query naming an id (or its first 8 digits) shows at most
+OWNER_SUGGESTIONS = 10
 
 
 def _record_uuid(record_id: Any) -> str:
@@ -215,6 +221,9 @@ def search_records(
         raise ValidationError("query", "must be text")
     if query and len(query) > MAX_QUERY:
         raise ValidationError("query", f"must be at most {MAX_QUERY} characters")
+    by_id = _records_by_id(actor, env, query or "", owner=owner, tags=tags)
+    if by_id:
+        return make_page(by_id, 1, len(by_id), len(by_id))
     words = search.terms(query or "")
     if not words:
         return list_records(actor, owner=owner, tags=tags, page=page, page_size=page_size, env=env)
@@ -232,6 +241,37 @@ def search_records(
     rows = StreamRecord.objects.in_bulk(found.pks)
     items = [record_from_row(rows[pk]) for pk in found.pks if pk in rows]
     return make_page(items, number, size, found.total, exact=found.exact)
+
+
+def _records_by_id(
+    actor: Any, env: str, query: str, *, owner: str | None, tags: list[str] | str
+) -> list[Record]:
+    """The records a query names by id, whole or by its first 8+ hex digits (as the
+    pages show it): at most ID_MATCHES, visible to the actor, within the filters."""
+    bounds = search.id_range(query)
+    if bounds is None:
+        return []
+    qs = StreamRecord.objects.for_env(env).live().visible_to(actor).with_tags(clean_tags(tags))
+    qs = qs.filter(record_id__gte=bounds[0], record_id__lte=bounds[1])
+    if owner:
+        qs = qs.filter(owner_id=user_id_by_name(owner))
+    rows = qs.order_by("-updated_at", "-id")[:ID_MATCHES]
+    return [record_from_row(r) for r in rows]
+
+
+def owner_suggestions(actor: Any, typed: str, env: str | None = None) -> list[str]:
+    """Names of owners of records the actor may see, beginning with `typed` in any case
+    (for the owner filter's suggestions); at most OWNER_SUGGESTIONS, sorted."""
+    require_reader(actor)
+    env = env_name(env)
+    typed = (typed or "").strip()[:MAX_QUERY]
+    if not typed:
+        return []
+    owns = (
+        StreamRecord.objects.for_env(env).live().visible_to(actor).filter(owner_id=OuterRef("pk"))
+    )
+    users = get_user_model().objects.filter(username__istartswith=typed).filter(Exists(owns))
+    return list(users.order_by("username").values_list("username", flat=True)[:OWNER_SUGGESTIONS])
 
 
 def record_history(actor: Any, record_id: str, env: str | None = None) -> list[HistoryEntry]:

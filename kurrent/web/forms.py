@@ -122,7 +122,7 @@ class RecordQueryForm(forms.Form):
     """The records list: search text, filters, page and page size, all in the URL."""
 
     q = forms.CharField(required=False, max_length=200, label="Search")
-    tag = forms.CharField(required=False, max_length=40)
+    tag = forms.CharField(required=False, max_length=200)  # several: comma or space separated
     owner = forms.CharField(required=False, max_length=150)
     page = forms.IntegerField(required=False, min_value=1)
     size = _page_size_field()

@@ -62,6 +62,7 @@ RULES: dict[str, Rule] = {
     # The dashboard: reading for every signed-in role.
     "kurrent-dashboard": Rule(ok=GET()),
     "kurrent-status": Rule(ok=GET()),
+    "kurrent-owner-suggestions": Rule(ok=GET()),
     "kurrent-record": Rule(ok=GET()),
     "kurrent-record-version": Rule(ok=GET()),
     "kurrent-record-diff": Rule(ok=GET()),
