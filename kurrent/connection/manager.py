@@ -62,6 +62,7 @@ from kurrent.connection.health import (
     judge,
     probe,
 )
+from kurrent.connection.history import history
 from kurrent.core.errors import KurrentBusy, KurrentUnavailable, NotConfigured
 
 log = logging.getLogger("kurrent.connection.manager")
@@ -603,6 +604,7 @@ class ConnectionManager:
             )
         state.health = health
         state.health_at = time.monotonic()
+        history.record_probe(state.name, health.latency_ms)  # the status cards' sparklines
         return health
 
 

@@ -62,6 +62,9 @@ class OperationStats:
     errors: int
     mean_ms: float | None
     p95_ms: float | None  # an upper bound from the histogram buckets
+    # Estimated inside their bucket, as Prometheus' histogram_quantile() does.
+    p50_estimate_ms: float | None = None
+    p95_estimate_ms: float | None = None
 
 
 def operation_stats(env: str) -> list[OperationStats]:
@@ -96,6 +99,8 @@ def operation_stats(env: str) -> list[OperationStats]:
                 errors=int(errors.get(op, 0)),
                 mean_ms=mean,
                 p95_ms=_quantile_ms(buckets.get(op, []), 0.95),
+                p50_estimate_ms=_estimate_ms(buckets.get(op, []), 0.5),
+                p95_estimate_ms=_estimate_ms(buckets.get(op, []), 0.95),
             )
         )
     return stats
@@ -125,4 +130,23 @@ def _quantile_ms(cumulative: list[tuple[float, float]], q: float) -> float | Non
     for bound, count in cumulative:
         if count >= wanted:
             return None if bound == float("inf") else bound * 1000
+    return None
+
+
+def _estimate_ms(cumulative: list[tuple[float, float]], q: float) -> float | None:
+    """Quantile q in milliseconds, linearly interpolated inside its bucket (as
+    Prometheus' histogram_quantile); the largest finite bound if it is in the +Inf one."""
+    cumulative = sorted(cumulative)
+    if not cumulative or cumulative[-1][1] == 0:
+        return None
+    wanted = q * cumulative[-1][1]
+    lower_bound, lower_count = 0.0, 0.0
+    for bound, count in cumulative:
+        if count >= wanted:
+            if bound == float("inf"):
+                return lower_bound * 1000
+            inside = count - lower_count
+            share = (wanted - lower_count) / inside if inside else 1.0
+            return (lower_bound + (bound - lower_bound) * share) * 1000
+        lower_bound, lower_count = bound, count
     return None

@@ -58,3 +58,23 @@ def recent_events(
         )
         for r in rows
     ]
+
+
+TIMES_CAP = 20_000  # the events chart reads at most this many of the newest events
+
+
+def recorded_since(env: str, since: datetime) -> tuple[list[datetime], bool]:
+    """When the events of `env` applied since `since` were recorded, newest first, and
+    whether there were more than TIMES_CAP (then only the newest are given).
+
+    Read newest first by position (the unique (env, position) index), not filtered by
+    time: recorded_at has no index, and events come in position order."""
+    newest = Activity.objects.filter(env=env).order_by("-position")
+    times: list[datetime] = []
+    while len(times) <= TIMES_CAP:
+        page = list(newest.values_list("recorded_at", flat=True)[len(times) : len(times) + 2000])
+        inside = [moment for moment in page if moment >= since]
+        times += inside
+        if len(inside) < len(page) or len(page) < 2000:
+            break
+    return times[:TIMES_CAP], len(times) > TIMES_CAP

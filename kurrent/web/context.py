@@ -25,6 +25,7 @@ from kurrent.connection.manager import connections
 from kurrent.core.errors import KurrentError
 from kurrent.readmodel import activity, status
 from kurrent.services import roles
+from kurrent.web import charts
 
 SESSION_ENV_KEY = "kurrent_env"
 WRITABLE_STATES = ("connected", "degraded")
@@ -166,6 +167,7 @@ def status_cards(shown: str) -> list[dict[str, Any]]:
     """One card per environment for the status panel: connection health, projector lag,
     recent calls, and whether it is the environment the pages show."""
     totals = metrics.call_totals()
+    charts.note_totals(totals)
     return [
         {
             "env": env,
@@ -173,6 +175,7 @@ def status_cards(shown: str) -> list[dict[str, Any]]:
             "sync": sync_or_none(env, health),
             "recent": recent_counts.take(env, totals=totals),
             "shown": env == shown,
+            "sparks": charts.card_sparks(env),
         }
         for env, health in health_all().items()
     ]

@@ -30,8 +30,8 @@ from django.views.decorators.vary import vary_on_headers
 from kurrent.connection import config
 from kurrent.readmodel import status as status_readings
 from kurrent.services import records, roles
+from kurrent.web import charts, formatting, fragments
 from kurrent.web import context as web
-from kurrent.web import formatting, fragments
 from kurrent.web.forms import RecordForm, RecordQueryForm, SwitchEnvForm, new_idempotency_key
 from kurrent.web.http import HtmxHttpRequest, login_required, query_string, safe_next
 
@@ -52,7 +52,7 @@ def _viewer(request: HtmxHttpRequest) -> tuple[Any, ...]:
 
 def _records_ctx(request: HtmxHttpRequest, env: str, values: dict[str, Any]) -> dict[str, Any]:
     """The record list: a search when there is a query, else the newest first."""
-    tags = [values["tag"]] if values["tag"] else []
+    tags = values["tag"]  # one or several, comma or space separated: all must match
     owner = values["owner"] or None
     if values["q"]:
         page = records.search_records(
@@ -102,6 +102,7 @@ def _status_panel(env: str) -> str:
             card["recent"].calls,
             card["recent"].errors,
             formatting.window_text(card["recent"].window_s),
+            card["sparks"],
         )
         for card in cards
     )
@@ -146,13 +147,14 @@ def _activity_feed(request: HtmxHttpRequest, env: str, generation: tuple[Any, ..
 
 @login_required
 @require_GET
-@vary_on_headers("HX-Request")  # a page, or for htmx its fragment
+@vary_on_headers("HX-Request", "HX-History-Restore-Request")  # a page, or its fragment
 def dashboard(request: HtmxHttpRequest) -> HttpResponse:
     """The dashboard; for htmx (the search box, filters and pager) the results only."""
     env = web.current_env(request)
     generation = fragments.read_model_generation(env)
     results = _record_results(request, env, generation)
-    if request.htmx:
+    # Back to a page htmx no longer holds asks for it whole (HX-History-Restore-Request).
+    if request.htmx and not request.htmx.history_restore_request:
         return HttpResponse(results)
 
     blocked = web.write_block_reason(env, request.user)
@@ -170,15 +172,36 @@ def dashboard(request: HtmxHttpRequest) -> HttpResponse:
     return render(request, DASHBOARD, ctx)
 
 
+def _details_ctx() -> dict[str, Any]:
+    """The status page's per-environment latencies and events chart (kurrent.web.charts)."""
+    return {
+        "details": charts.status_details(config.environments()),
+        "minutes": charts.EVENT_MINUTES,
+    }
+
+
+@login_required
+@require_GET
+def owner_suggestions(request: HtmxHttpRequest) -> HttpResponse:
+    """<option>s for the owner filter's <datalist>: owners of records the viewer may
+    see whose names begin with what was typed, in any case."""
+    env = web.current_env(request)
+    typed = RecordQueryForm(request.GET).values()["owner"]
+    names = records.owner_suggestions(request.user, typed, env=env)
+    return render(request, "partials/owner_options.html", {"names": names})
+
+
 @login_required
 @require_GET
 @vary_on_headers("HX-Request")  # a page, or for htmx its fragment
 def status(request: HtmxHttpRequest) -> HttpResponse:
     """The status panel: polled by the dashboard, or a page of its own without JS."""
     env = web.current_env(request)
+    if request.htmx and request.GET.get("part") == "details":
+        return render(request, "partials/status_details.html", _details_ctx())
     if request.htmx:
         return HttpResponse(_status_panel(env))
-    ctx = {"page": "status", "status_panel": _status_panel(env)}
+    ctx = {"page": "status", "status_panel": _status_panel(env), **_details_ctx()}
     if roles.is_admin(request.user):
         ctx["skipped"] = status_readings.skipped_events(env)
     return render(request, "kurrent/status.html", ctx)
