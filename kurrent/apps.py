@@ -17,5 +17,5 @@ class KurrentConfig(AppConfig):
         # (manage.py and wsgi.py print a ConfigError alone and exit with status 2).
         config.validate_all()
         checks.register()
-        # The SQLite search triggers call kurrent_fts_words() (migration 0012).
+        # The SQLite search triggers call kurrent_fts_words() (migration 0013).
         connection_created.connect(searchwords.register, dispatch_uid="kurrent_fts_words")

@@ -9,7 +9,7 @@ Shorter words need no copy: any prefix of a 3-letter word is its stem or a prefi
 Numbers are left alone (no copy), so "420" never matches "42".
 
 `kurrent_fts_words(text)` is registered on every SQLite connection Django opens
-(kurrent.apps), and the triggers of migration 0012 call it. PostgreSQL does the same
+(kurrent.apps), and the triggers of migration 0013 call it. PostgreSQL does the same
 with a 'simple' (unstemmed) vector beside the English one, in SQL.
 """
 

@@ -154,6 +154,6 @@ def _backward(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("kurrent", "0011_skipped_events")]
+    dependencies = [("kurrent", "0012_entry_address_unique")]
 
     operations = [migrations.RunPython(_forward, _backward)]
