@@ -3,7 +3,8 @@
 Clients ask at connect time (`GetSupportedMethods`) and pick their calls from the answer: the
 Node.js client uses BatchAppend and the v2 multi-stream append only when they are listed, and
 takes a server that does not answer for one older than 21.10. So the list names exactly the
-methods the node serves; everything else answers UNIMPLEMENTED.
+methods the node serves; everything else answers UNIMPLEMENTED. (The persistent-subscription
+calls listed are the ones the node answers without holding groups: see persistent.py.)
 
 kurrentdbclient ships no serverfeatures.proto, so its two messages are declared here from the
 clients' proto (`event_store.client.server_features`), field numbers included.
@@ -14,6 +15,8 @@ from __future__ import annotations
 import grpc
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from kurrentdbclient.protos.v1 import shared_pb2
+
+from . import persistent
 
 SERVICE = "event_store.client.server_features.ServerFeatures"
 # The KurrentDB release whose behaviour the node follows: v2 AppendSession came with 25.1.
@@ -27,6 +30,7 @@ SUPPORTED: list[tuple[str, str, list[str]]] = [
     ("event_store.client.streams.Streams", "Tombstone", []),
     ("kurrentdb.protocol.v2.streams.StreamsService", "AppendSession", []),
     ("event_store.client.gossip.Gossip", "Read", []),
+    *((persistent.SERVICE, name, persistent.FEATURES) for name in persistent.ANSWERED),
     (SERVICE, "GetSupportedMethods", []),
 ]
 

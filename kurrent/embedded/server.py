@@ -21,7 +21,7 @@ from grpc import aio
 from kurrentdbclient.protos.v1 import gossip_pb2_grpc
 from kurrentdbclient.protos.v2.streams import streams_pb2_grpc as v2_streams_pb2_grpc
 
-from . import features
+from . import features, persistent
 from .auth import BasicAuthInterceptor
 from .gossip import GossipServicer
 from .hub import Hub
@@ -174,6 +174,7 @@ class EmbeddedNode:
         v2 = V2StreamsServicer(self.store, self._pool, max_event_bytes=self.max_event_bytes)
         v2_streams_pb2_grpc.add_StreamsServiceServicer_to_server(v2, server)
         server.add_generic_rpc_handlers((features.handlers(features.ServerFeaturesServicer()),))
+        persistent.add_to_server(server)
         server.add_generic_rpc_handlers(refusing_handlers())
         bind_host = "[::]" if self.host in WILDCARDS else self.host
         if ":" in bind_host and not bind_host.startswith("["):

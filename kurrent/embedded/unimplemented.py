@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import grpc
-from kurrentdbclient.protos.v1 import persistent_pb2, projections_pb2
+from kurrentdbclient.protos.v1 import projections_pb2
 from kurrentdbclient.protos.v2.streams import streams_pb2 as v2_streams_pb2
 
 # (service descriptor, methods to refuse or None for all, feature named in the message)
+# (Persistent subscriptions have their own servicer: persistent.py.)
 REFUSED = [
-    (
-        persistent_pb2.DESCRIPTOR.services_by_name["PersistentSubscriptions"],
-        None,
-        "Persistent subscriptions are",
-    ),
     (projections_pb2.DESCRIPTOR.services_by_name["Projections"], None, "Projections are"),
 ]
 V2_STREAMS = v2_streams_pb2.DESCRIPTOR.services_by_name["StreamsService"]

@@ -34,6 +34,7 @@ from kurrent.embedded.storage import StorageFailure
 from .helpers import events
 
 GET_SUPPORTED = f"/{SERVICE}/GetSupportedMethods"
+PERSISTENT = "event_store.client.persistent_subscriptions.persistentsubscriptions"
 
 
 def supported(channel: grpc.Channel, metadata=()) -> SupportedMethods:
@@ -68,7 +69,16 @@ def test_server_features_lists_what_the_node_serves(channel):
         "/kurrentdb.protocol.v2.streams.streamsservice/appendsession",
         "/event_store.client.gossip.gossip/read",
         "/event_store.client.server_features.serverfeatures/getsupportedmethods",
+        *(
+            f"/{PERSISTENT}/{name}"
+            for name in ("list", "getinfo", "replayparked", "restartsubsystem")
+        ),
     }
+    features = {
+        m.method_name: list(m.features) for m in answer.methods if m.service_name == PERSISTENT
+    }
+    assert len(features) == 4
+    assert all(listed == ["stream", "all"] for listed in features.values())
 
 
 def test_every_listed_method_answers_and_unlisted_ones_are_unimplemented(channel, stream):
@@ -83,10 +93,16 @@ def test_every_listed_method_answers_and_unlisted_ones_are_unimplemented(channel
         except grpc.RpcError as error:
             assert error.code() != grpc.StatusCode.UNIMPLEMENTED, path
     persistent = persistent_pb2_grpc.PersistentSubscriptionsStub(channel)
-    with pytest.raises(grpc.RpcError) as raised:
-        persistent.Create(persistent_pb2.CreateReq(), timeout=5)
-    assert raised.value.code() == grpc.StatusCode.UNIMPLEMENTED
-    assert "not supported by the embedded node" in raised.value.details()
+    refused = [
+        (persistent.Create, persistent_pb2.CreateReq()),
+        (persistent.Update, persistent_pb2.UpdateReq()),
+        (persistent.Delete, persistent_pb2.DeleteReq()),
+    ]
+    for call, request in refused:
+        with pytest.raises(grpc.RpcError) as raised:
+            call(request, timeout=5)
+        assert raised.value.code() == grpc.StatusCode.UNIMPLEMENTED
+        assert "not supported by the embedded node" in raised.value.details()
 
 
 def _service_names() -> list[str]:
@@ -101,6 +117,9 @@ def _method_names() -> dict[str, dict[str, str]]:
         "kurrentdb.protocol.v2.streams.StreamsService": {"appendsession": "AppendSession"},
         "event_store.client.gossip.Gossip": {"read": "Read"},
         SERVICE: {"getsupportedmethods": "GetSupportedMethods"},
+        "event_store.client.persistent_subscriptions.PersistentSubscriptions": {
+            n.lower(): n for n in ("List", "GetInfo", "ReplayParked", "RestartSubsystem")
+        },
     }
 
 

@@ -121,11 +121,10 @@ def test_gossip_and_discovery(node):
     client.close()
 
 
-def test_persistent_subscriptions_and_projections_are_refused_at_once(client):
+def test_persistent_subscription_groups_and_projections_are_refused_at_once(client):
     calls = [
         lambda: client.create_subscription_to_all("group", timeout=10),
         lambda: client.read_subscription_to_stream("group", "stream", timeout=10),
-        lambda: client.list_subscriptions(timeout=10),
         lambda: client.create_projection(name="p", query="fromAll()", timeout=10),
         lambda: client.get_projection_state("p", timeout=10),
     ]
