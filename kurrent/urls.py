@@ -3,7 +3,7 @@
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from kurrent.web.views import dashboard, events, records, userdata, users
+from kurrent.web.views import dashboard, entries, events, records, userdata, users
 
 record_urls = [
     path("new/", records.record_create, name="kurrent-record-create"),
@@ -13,6 +13,7 @@ record_urls = [
     path("<str:record_id>/diff/", records.record_diff, name="kurrent-record-diff"),
     path("<str:record_id>/edit/", records.record_edit, name="kurrent-record-edit"),
     path("<str:record_id>/delete/", records.record_delete, name="kurrent-record-delete"),
+    path("<str:record_id>/restore/", records.record_restore, name="kurrent-record-restore"),
 ]
 
 userdata_urls = [
@@ -21,6 +22,10 @@ userdata_urls = [
     path("<str:entry_id>/edit/", userdata.entry_edit, name="kurrent-entry-edit"),
     path("<str:entry_id>/visibility/", userdata.entry_visibility, name="kurrent-entry-visibility"),
     path("<str:entry_id>/delete/", userdata.entry_delete, name="kurrent-entry-delete"),
+    path("<str:entry_id>/", entries.entry_detail, name="kurrent-entry"),
+    path("<str:entry_id>/v/<int:version>/", entries.entry_version, name="kurrent-entry-version"),
+    path("<str:entry_id>/diff/", entries.entry_diff, name="kurrent-entry-diff"),
+    path("<str:entry_id>/restore/", entries.entry_restore, name="kurrent-entry-restore"),
 ]
 
 dashboard_urls = [

@@ -68,6 +68,7 @@ __all__ = [
     "owner_suggestions",
     "record_at_version",
     "record_history",
+    "restore_record",
     "search_records",
     "update_record",
 ]
@@ -170,6 +171,26 @@ def delete_record(
     )
     key = clean_key(idempotency_key)
     pipeline.delete(RECORDS, actor, env_name(env), record_id, expected=expected, key=key)
+
+
+def restore_record(
+    actor: Any,
+    record_id: str,
+    *,
+    expected_version: int | None = None,
+    idempotency_key: str | None = None,
+    env: str | None = None,
+) -> Record:
+    """Bring a deleted record back as it was when deleted (StreamRestored): its owner or
+    an admin. It shows in lists and searches again; the restore is in its history.
+    Without `expected_version`, the version in the read model is expected."""
+    require_writer(actor)
+    record_id = _record_uuid(record_id)
+    expected = (
+        None if expected_version is None else clean_version("expected_version", expected_version)
+    )
+    key = clean_key(idempotency_key)
+    return pipeline.restore(RECORDS, actor, env_name(env), record_id, expected=expected, key=key)
 
 
 # --- queries -------------------------------------------------------------------------------------

@@ -71,3 +71,17 @@ def get_rw_entry(request: HtmxHttpRequest, env: str, entry_id: str) -> Any:
     if not can_edit(request.user, entry):
         raise PermissionDenied("Only the owner (or an admin) may change this entry.")
     return entry
+
+
+def get_entry_or_deleted(request: HtmxHttpRequest, env: str, entry_id: str) -> Any:
+    """The entry, or its last state if it was deleted (as get_record_or_deleted)."""
+    try:
+        return get_entry(request, env, entry_id)
+    except Http404:
+        try:
+            history = userdata.entry_history(request.user, entry_id, env=env)
+            return userdata.entry_at_version(request.user, entry_id, history[-1].version, env=env)
+        except (NotFound, Forbidden, ValidationError, IndexError):
+            raise Http404("No such entry") from None
+        except UNAVAILABLE:
+            raise Http404("No such entry (KurrentDB cannot be asked now)") from None

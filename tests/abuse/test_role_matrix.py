@@ -67,6 +67,9 @@ RULES: dict[str, Rule] = {
     "kurrent-record-version": Rule(ok=GET()),
     "kurrent-record-diff": Rule(ok=GET()),
     "kurrent-userdata": Rule(ok=GET()),
+    "kurrent-entry": Rule(ok=GET()),
+    "kurrent-entry-version": Rule(ok=GET()),
+    "kurrent-entry-diff": Rule(ok=GET()),
     "kurrent-directory": Rule(ok=GET()),
     "kurrent-activity": Rule(ok=GET()),
     "kurrent-activity-new": Rule(ok=GET(200, 204)),
@@ -78,6 +81,9 @@ RULES: dict[str, Rule] = {
     "kurrent-entry-edit": Rule(ok=GET_POST(), roles=ADMINS),
     "kurrent-entry-delete": Rule(ok=GET_POST(), roles=ADMINS),
     "kurrent-entry-visibility": Rule(ok=POST(), roles=ADMINS),
+    # Restore answers with the item's page and a message (here: an empty form).
+    "kurrent-record-restore": Rule(ok=POST(302), roles=ADMINS),
+    "kurrent-entry-restore": Rule(ok=POST(302), roles=ADMINS),
     # Admin pages.
     "kurrent-switch-env": Rule(ok=POST(), roles=ADMINS),
     "kurrent-users": Rule(ok=GET(), roles=ADMINS),

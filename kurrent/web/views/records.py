@@ -108,6 +108,8 @@ def record_detail(request: HtmxHttpRequest, record_id: str) -> HttpResponse:
         "history": history,
         "history_error": history_error,
         "can_edit": can_edit(request.user, record) and not record.deleted,
+        "can_restore": can_edit(request.user, record) and record.deleted,
+        "restore_key": new_idempotency_key(),
         "write_blocked": web.write_block_reason(env, request.user),
         "json_format": _json_format(request),
         "diff_form": DiffForm(
@@ -314,3 +316,33 @@ def record_delete(request: HtmxHttpRequest, record_id: str) -> HttpResponse:
         "write_blocked": blocked,
     }
     return render(request, "kurrent/record_delete.html", ctx, status=status)
+
+
+@login_required
+@require_POST
+def record_restore(request: HtmxHttpRequest, record_id: str) -> HttpResponse:
+    """Bring a deleted record back (StreamRestored), from its page: owner or admin."""
+    env = web.current_env(request)
+    record = get_record_or_deleted(request, env, record_id)
+    if not can_edit(request.user, record):
+        raise PermissionDenied("Only the owner (or an admin) may restore this record.")
+    form = DeleteForm(request.POST)  # the same two fields: the version seen and a key
+
+    def restore(data: dict[str, Any]) -> Any:
+        return records.restore_record(
+            request.user,
+            record_id,
+            expected_version=data["expected_version"],
+            idempotency_key=str(data["idempotency_key"]),
+            env=env,
+        )
+
+    blocked = web.write_block_reason(env, request.user)
+    outcome = submit(form, restore, env=env, blocked=blocked)
+    if outcome.done:
+        messages.success(request, f"Restored “{record.name}”.")
+    elif outcome.conflict is not None:
+        messages.error(request, "It changed meanwhile: this is how it is now. Restore again?")
+    else:
+        messages.error(request, " ".join(e for errs in form.errors.values() for e in errs))
+    return done(request, reverse("kurrent-record", args=[record_id]))
