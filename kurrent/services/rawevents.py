@@ -7,8 +7,9 @@ timeout and counted in its metrics.
 
 Paging uses cursors, not offsets: a commit position in $all, a revision in a
 stream. "after"/"before" a cursor excludes the event at the cursor whatever
-the server's inclusive/exclusive convention, and the page is always shown
-oldest first.
+the server's inclusive/exclusive convention. A page is newest first by default
+(`newest_first`): the same reads with first/last and after/before swapped, the
+page turned round; "next" then goes to older events.
 """
 
 from __future__ import annotations
@@ -54,6 +55,8 @@ class RawEvent:
     content_type: str
     data: str  # pretty JSON when it parses, else the text (or a note for binary)
     metadata: str
+    data_raw: str  # as stored (the text, or the same note for binary)
+    metadata_raw: str
     is_json: bool
     is_system: bool
 
@@ -65,10 +68,11 @@ class RawEvent:
 @dataclass(frozen=True)
 class BrowsePage:
     stream: str  # "" for $all
-    events: list[RawEvent]  # oldest first
+    events: list[RawEvent]  # in the order shown
     has_previous: bool
     has_next: bool
     scanned_out: bool  # the scan limit was reached before the page filled
+    newest_first: bool = False
 
     @property
     def first_cursor(self) -> int | None:
@@ -82,24 +86,26 @@ class BrowsePage:
         return event.revision if self.stream else event.position
 
 
-def _decode(raw: bytes, content_type: str) -> tuple[str, bool]:
+def _decode(raw: bytes, content_type: str) -> tuple[str, bool, str]:
+    """(pretty text, whether it is JSON, the text as stored)."""
     if not raw:
-        return "", False
+        return "", False, ""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        return f"({len(raw)} bytes of binary data, {content_type or 'no content type'})", False
+        note = f"({len(raw)} bytes of binary data, {content_type or 'no content type'})"
+        return note, False, note
     try:
-        return json.dumps(json.loads(text), indent=2, ensure_ascii=False), True
+        return json.dumps(json.loads(text), indent=2, ensure_ascii=False), True, text
     except ValueError:
         if len(text) > TEXT_PREVIEW_BYTES:
-            return text[:TEXT_PREVIEW_BYTES] + "\n… (cut)", False
-        return text, False
+            text = text[:TEXT_PREVIEW_BYTES] + "\n… (cut)"
+        return text, False, text
 
 
 def _raw(event: RecordedEvent) -> RawEvent:
-    data, is_json = _decode(event.data, event.content_type)
-    metadata, _ = _decode(event.metadata, "")
+    data, is_json, data_raw = _decode(event.data, event.content_type)
+    metadata, _, metadata_raw = _decode(event.metadata, "")
     return RawEvent(
         id=str(event.id),
         type=event.type,
@@ -110,9 +116,14 @@ def _raw(event: RecordedEvent) -> RawEvent:
         content_type=event.content_type,
         data=data,
         metadata=metadata,
+        data_raw=data_raw,
+        metadata_raw=metadata_raw,
         is_json=is_json,
         is_system=event.type.startswith("$") or event.stream_name.startswith("$"),
     )
+
+
+_FLIPPED = {"first": "last", "last": "first", "after": "before", "before": "after"}
 
 
 def browse(
@@ -124,8 +135,39 @@ def browse(
     size: int = 20,
     go: str = "first",
     pos: int | None = None,
+    newest_first: bool = False,
 ) -> BrowsePage:
-    """One page of raw events. `go` is first | last | after | before (with `pos`).
+    """One page of raw events, in the order shown. `go` is first | last | after |
+    before (with `pos`), in that order: newest first, "first" is the newest page and
+    "after" a cursor means older than it.
+    """
+    kwargs = {"stream": stream, "event_type": event_type, "show_system": show_system}
+    if go in ("after", "before") and pos is None:
+        go = "first"
+    if not newest_first:
+        return _browse(env, size=size, go=go, pos=pos, **kwargs)
+    page = _browse(env, size=size, go=_FLIPPED.get(go, "last"), pos=pos, **kwargs)
+    return BrowsePage(
+        stream=page.stream,
+        events=page.events[::-1],
+        has_previous=page.has_next,
+        has_next=page.has_previous,
+        scanned_out=page.scanned_out,
+        newest_first=True,
+    )
+
+
+def _browse(
+    env: str,
+    *,
+    stream: str = "",
+    event_type: str = "",
+    show_system: bool = False,
+    size: int = 20,
+    go: str = "first",
+    pos: int | None = None,
+) -> BrowsePage:
+    """One page of raw events, oldest first. `go` is first | last | after | before (with `pos`).
 
     Raises BrowseError for a missing or deleted stream, and KurrentUnavailable
     (from connections.call) when the node does not answer.

@@ -220,3 +220,8 @@ class EventBrowserForm(forms.Form):
         choices=[("first", "first"), ("last", "last"), ("after", "after"), ("before", "before")],
     )
     pos = forms.IntegerField(required=False, min_value=0)
+    # Newest first unless asked; how data and metadata are shown without JS (?format=raw).
+    order = forms.ChoiceField(
+        required=False, choices=[("newest", "Newest first"), ("oldest", "Oldest first")]
+    )
+    format = forms.ChoiceField(required=False, choices=[("pretty", "pretty"), ("raw", "raw")])

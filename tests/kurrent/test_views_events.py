@@ -51,7 +51,9 @@ class TestEventBrowser:
         records.update_record(alice, r.id, expected_version=0, name="Renamed")
         client.force_login(admin_user)
         response = client.get(URL, {"stream": f"pool-{r.id}"})
-        assert event_types(response) == ["StreamCreated", "StreamUpdated"]
+        assert event_types(response) == ["StreamUpdated", "StreamCreated"]  # newest first
+        oldest = client.get(URL, {"stream": f"pool-{r.id}", "order": "oldest"})
+        assert event_types(oldest) == ["StreamCreated", "StreamUpdated"]
 
     def test_it_filters_by_event_type(self, client, alice, admin_user):
         r = record(alice)

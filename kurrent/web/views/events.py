@@ -3,6 +3,8 @@ system streams hidden unless asked for. Reads go through kurrent.services.raweve
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.conf import settings
 from django.http import HttpResponse
 from django.shortcuts import render
@@ -29,6 +31,7 @@ def events(request: HtmxHttpRequest) -> HttpResponse:
         ctx = {"page": "events", "env": env, "form": form, "browse": None, "error": ""}
         return render(request, "kurrent/events.html", ctx, status=400)
     opts = form.cleaned_data
+    newest_first = opts["order"] != "oldest"
     browse, error = None, ""
     try:
         browse = rawevents.browse(
@@ -39,6 +42,7 @@ def events(request: HtmxHttpRequest) -> HttpResponse:
             size=opts["size"],
             go=opts["go"] or "first",
             pos=opts["pos"],
+            newest_first=newest_first,
         )
     except UNAVAILABLE as exc:
         error = unreadable_message(env, exc)
@@ -49,6 +53,7 @@ def events(request: HtmxHttpRequest) -> HttpResponse:
         "type": opts["type"].strip(),
         "size": opts["size"],
         "system": "on" if opts["system"] else "",
+        "order": "" if newest_first else "oldest",
     }
     ctx = {
         "page": "events",
@@ -57,8 +62,31 @@ def events(request: HtmxHttpRequest) -> HttpResponse:
         "browse": browse,
         "error": error,
         "links": rawevents.paging_links(base, browse) if browse else {},
+        "order_links": _order_links(base),
+        "newest_first": newest_first,
+        "json_format": opts["format"] or "pretty",
+        "format_links": _format_links(request),
         "time_zone": settings.TIME_ZONE,
     }
     if request.htmx:
         return render(request, "kurrent/events.html#event-page", ctx)
     return render(request, "kurrent/events.html", ctx)
+
+
+def _order_links(base: dict[str, str | int]) -> dict[str, str]:
+    """The order toggle: the same filters from the first page, newest or oldest first."""
+    keep = {k: v for k, v in base.items() if k != "order" and v not in (None, "")}
+    return {
+        "newest": urlencode(keep),
+        "oldest": urlencode({**keep, "order": "oldest"}),
+    }
+
+
+def _format_links(request: HtmxHttpRequest) -> dict[str, str]:
+    """This page again with data and metadata pretty or raw (the toggle without JS)."""
+    links = {}
+    for name in ("pretty", "raw"):
+        query = request.GET.copy()
+        query["format"] = name
+        links[name] = query.urlencode()
+    return links
