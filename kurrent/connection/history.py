@@ -95,7 +95,12 @@ class History:
         errors: list[int | None] = []
         for i in range(SLOTS):
             start = first + i * SLOT_S
-            begin, end = _at(totals, start), _at(totals, min(start + SLOT_S, now))
+            end_at = min(start + SLOT_S, now)
+            begin = _at(totals, start)
+            if begin is None and totals and totals[0][0] >= start:
+                # Sampling began in this slot: count from its first sample.
+                begin = _first_within(totals, start, end_at)
+            end = _at(totals, end_at)
             if begin is None or end is None:
                 calls.append(None)
                 errors.append(None)
@@ -121,6 +126,15 @@ def _at(samples: list[tuple[float, int, int]], moment: float) -> tuple[int, int]
     if found is None or moment - found[0] > SLOT_S:
         return None
     return found[1], found[2]
+
+
+def _first_within(
+    samples: list[tuple[float, int, int]], start: float, end: float
+) -> tuple[int, int] | None:
+    for t, calls, errors in samples:
+        if start <= t <= end:
+            return calls, errors
+    return None
 
 
 history = History()

@@ -3,25 +3,81 @@
   "use strict";
 
   // --- Back restores what was typed ----------------------------------------------
-  // htmx keeps a copy of the page's HTML for Back; a field's typed value lives in a
-  // property, not in the HTML, so copy it into the attribute just before the copy is
-  // taken. Back then shows the search box as it was, beside its results.
-  document.addEventListener("htmx:beforeHistorySave", function () {
-    document.querySelectorAll("input, textarea, select").forEach(function (field) {
-      if (field.type === "password" || field.type === "hidden" || field.type === "file") return;
-      if (field.tagName === "SELECT") {
-        Array.prototype.forEach.call(field.options, function (option) {
-          if (option.selected) option.setAttribute("selected", "");
-          else option.removeAttribute("selected");
-        });
-      } else if (field.type === "checkbox" || field.type === "radio") {
-        if (field.checked) field.setAttribute("checked", "");
-        else field.removeAttribute("checked");
-      } else if (field.tagName === "TEXTAREA") {
-        field.textContent = field.value;
-      } else {
-        field.setAttribute("value", field.value);
-      }
+  // htmx keeps a copy of the page for Back, but takes it when the next search is
+  // pushed, by which time the box holds the new words. A form marked
+  // data-restore-from-url is therefore filled again from the restored URL, which is
+  // what its results were made from.
+  function fillFromUrl() {
+    var params = new URLSearchParams(window.location.search);
+    document.querySelectorAll("form[data-restore-from-url]").forEach(function (form) {
+      Array.prototype.forEach.call(form.elements, function (field) {
+        if (!field.name || field.type === "hidden" || field.type === "submit") return;
+        var value = params.get(field.name);
+        if (field.type === "checkbox" || field.type === "radio") {
+          field.checked = value !== null && (field.value === value || value === "on");
+        } else if (field.tagName === "SELECT") {
+          if (value !== null) field.value = value;
+          else if (field.options.length) field.selectedIndex = Array.prototype.findIndex.call(
+            field.options, function (option) { return option.defaultSelected; }
+          );
+        } else {
+          field.value = value === null ? "" : value;
+        }
+      });
     });
+  }
+  document.addEventListener("htmx:historyRestore", fillFromUrl);
+  window.addEventListener("pageshow", function (event) {
+    if (event.persisted) fillFromUrl(); // the browser's own back-forward cache
+  });
+
+  // --- focus after an in-place submit --------------------------------------------
+  // A form answered in place (hx-post) replaces what held the focus, which would drop
+  // it on <body>. Move it to what the answer says, in this order: an element marked
+  // data-focus-first, the first alert (a form error, a conflict), the first field with
+  // an error, the first status message (a result); else the answer itself. Messages
+  // are also read out through the page's live region (#announcer in base.html), unless
+  // the focus is on them already (then the screen reader reads them anyway).
+  var answered = null;
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var config = event.detail.requestConfig;
+    var target = event.detail.target;
+    answered = config && config.verb && config.verb !== "get" && target && target.id ? target.id : null;
+  });
+
+  function focusable(element) {
+    if (!element.matches("a[href], button, input, select, textarea, [tabindex]")) {
+      element.setAttribute("tabindex", "-1");
+    }
+    return element;
+  }
+
+  function announce(text) {
+    var region = document.getElementById("announcer");
+    if (!region || !text) return;
+    region.textContent = "";
+    setTimeout(function () {
+      region.textContent = text;
+    }, 50);
+  }
+
+  document.addEventListener("htmx:afterSettle", function () {
+    if (!answered) return;
+    var root = document.getElementById(answered);
+    answered = null;
+    if (!root) return;
+    var choice =
+      root.querySelector("[data-focus-first]") ||
+      root.querySelector('[role="alert"]') ||
+      root.querySelector('[aria-invalid="true"]') ||
+      root.querySelector('[role="status"]') ||
+      root;
+    focusable(choice).focus();
+    var messages = root.querySelectorAll('[role="alert"], [role="status"]');
+    var words = [];
+    messages.forEach(function (message) {
+      if (message !== choice) words.push(message.textContent.replace(/\s+/g, " ").trim());
+    });
+    announce(words.join(" "));
   });
 })();

@@ -45,6 +45,16 @@ class TestHistory:
         assert series.errors[-2:] == (0, 3)
         assert series.calls[0] is None  # nobody sampled then: unknown, not zero
 
+    def test_the_slot_in_which_sampling_began_counts_from_its_first_sample(self):
+        h = History()
+        h.sample_totals(now=NOW - 20, totals={"dev": (7, 1)})
+        h.sample_totals(now=NOW, totals={"dev": (12, 1)})
+
+        series = h.series("dev", now=NOW)
+
+        assert series.calls[-1] == 5 and series.errors[-1] == 0
+        assert series.calls[-2] is None
+
     def test_a_slot_with_no_sample_near_it_is_unknown(self):
         h = History()
         h.sample_totals(now=NOW - 10 * SLOT_S, totals={"dev": (1, 0)})

@@ -3,6 +3,8 @@ suggestions, and Back (htmx asks for a whole page it no longer holds)."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.kurrent.viewtools import HX, is_fragment, record
@@ -65,9 +67,11 @@ class TestSearchBox:
         assert 'name="q" id="id_q" value="krill"' in body
         assert "HX-History-Restore-Request" in response["Vary"]
 
-    def test_the_page_loads_the_script_that_keeps_typed_values_for_back(self, client, alice):
+    def test_the_search_form_is_refilled_from_the_url_on_back(self, client, alice):
         client.force_login(alice)
-        assert "js/inplace.js" in client.get(URL).content.decode()
+        body = client.get(URL).content.decode()
+        assert "js/inplace.js" in body
+        assert re.search(r'<form class="record-search"[^>]*data-restore-from-url', body)
 
 
 class TestOwnerSuggestions:

@@ -89,9 +89,10 @@ class TestRawView:
 
         assert 'id="event-1-data"' in body and 'id="event-1-metadata"' in body
         assert "{&quot;b&quot;:1,  &quot;a&quot;:[1,2]}" in body  # as stored, spacing kept
-        assert json.dumps({"b": 1, "a": [1, 2]}, indent=2).split("\n")[1].replace(
-            '"', "&quot;"
-        ) in body  # pretty
+        assert (
+            json.dumps({"b": 1, "a": [1, 2]}, indent=2).split("\n")[1].replace('"', "&quot;")
+            in body
+        )  # pretty
         assert body.count('data-copy-target="#event-1-') == 2
         assert 'data-json-toggle="#event-1-data"' in body
 

@@ -209,6 +209,7 @@ def entry_visibility(request: HtmxHttpRequest, entry_id: str) -> HttpResponse:
 
     if request.htmx:
         ctx = {"entry": entry, "entry_error": error, "write_blocked": blocked, "can_change": True}
+        ctx["toggled"] = outcome.done  # focus back on the button, the change read out
         return render(request, "partials/entry_card.html", ctx)
     if error:
         messages.error(request, error)
