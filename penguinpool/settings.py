@@ -71,7 +71,9 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "kurrent",
+    "kurrent.api",
     "accounts",
+    "ninja",  # only for its templates and static files: the API docs page (swagger-ui)
 ]
 
 MIDDLEWARE = [
@@ -236,6 +238,11 @@ KURRENT_RECORD_MAX_DATA_BYTES = env.int(
 )
 # Bearer token guarding /metrics; empty: open in DEBUG, refused (403) otherwise (kurrent.ops.endpoints).
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# The JSON API (kurrent.api): requests per token (or per signed-in user) and period, as
+# django-ninja writes rates ("600/min", "20/s", "10000/hour"), counted in this Django cache
+# (the default in-memory cache counts per process; name a shared one for several processes).
+API_RATE_LIMIT = env.str("API_RATE_LIMIT", default="600/min")
+API_RATE_LIMIT_CACHE = env.str("API_RATE_LIMIT_CACHE", default="default")
 # Demo login created by `python dev.py run` (only when DEBUG).
 DEMO_USERNAME = env.str("DEMO_USERNAME", default="demo")
 

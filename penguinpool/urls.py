@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from accounts import views as accounts_views
+from kurrent.api.main import api
 from kurrent.ops import endpoints
 
 urlpatterns = [
@@ -13,5 +14,6 @@ urlpatterns = [
     # health check is answered by kurrent.ops.endpoints.HealthMiddleware; this names its URL.
     path(endpoints.HEALTH_PATH.lstrip("/"), endpoints.health, name="kurrent-health"),
     path("metrics", endpoints.metrics, name="kurrent-metrics"),
+    path("api/v1/", api.urls),  # the JSON API (kurrent.api), its schema and docs
     path("", include("kurrent.urls")),
 ]

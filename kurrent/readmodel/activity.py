@@ -42,22 +42,35 @@ def recent_events(
         qs = qs.exclude(kind="erasure")
     qs = qs.visible_to(actor)
     rows = qs.order_by("-position")[: max(1, min(int(limit), 200))]
-    return [
-        ActivityItem(
-            position=r.position,
-            env=r.env,
-            event_type=r.event_type,
-            kind=r.kind,
-            object_id=r.object_id,
-            title=r.title,
-            actor=r.actor_name,
-            recorded_at=r.recorded_at,
-            is_public=r.is_public,
-            owner_id=r.owner_id,
-            stream_name=r.stream_name,
-        )
-        for r in rows
-    ]
+    return [_item(r) for r in rows]
+
+
+def events_after(
+    env: str | None, after_position: int, *, limit: int = 50, actor: Any = None
+) -> list[ActivityItem]:
+    """The applied events after `after_position`, oldest first, at most `limit` (at most
+    201) of what `actor` may see: a reader that follows a cursor misses none."""
+    qs = Activity.objects.filter(env=env or active_environment(), position__gt=after_position)
+    if actor is None or not is_admin(actor):
+        qs = qs.exclude(kind="erasure")
+    rows = qs.visible_to(actor).order_by("position")[: max(1, min(int(limit), 201))]
+    return [_item(r) for r in rows]
+
+
+def _item(r: Activity) -> ActivityItem:
+    return ActivityItem(
+        position=r.position,
+        env=r.env,
+        event_type=r.event_type,
+        kind=r.kind,
+        object_id=r.object_id,
+        title=r.title,
+        actor=r.actor_name,
+        recorded_at=r.recorded_at,
+        is_public=r.is_public,
+        owner_id=r.owner_id,
+        stream_name=r.stream_name,
+    )
 
 
 TIMES_CAP = 20_000  # the events chart reads at most this many of the newest events
