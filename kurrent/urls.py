@@ -3,7 +3,7 @@
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from kurrent.web.views import dashboard, entries, events, records, userdata, users
+from kurrent.web.views import dashboard, entries, events, records, tokens, userdata, users
 
 record_urls = [
     path("new/", records.record_create, name="kurrent-record-create"),
@@ -41,6 +41,8 @@ dashboard_urls = [
     path("users/<int:user_id>/data/", users.user_data, name="kurrent-user-data"),
     path("users/<int:user_id>/erase/", users.user_erase, name="kurrent-user-erase"),
     path("events/", events.events, name="kurrent-events"),
+    path("tokens/", tokens.token_list, name="kurrent-tokens"),
+    path("tokens/<int:token_id>/revoke/", tokens.token_revoke, name="kurrent-token-revoke"),
 ]
 
 urlpatterns = [

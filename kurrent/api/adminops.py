@@ -133,7 +133,10 @@ def raw_events(
     }
 
 
-@router.post("/admin/users/{username}/erase", response={200: ErasedOut, **ERRORS, 404: ProblemOut})
+@router.post(
+    "/admin/users/{username}/erase",
+    response={200: ErasedOut, **ERRORS, 400: ProblemOut, 404: ProblemOut, 409: ProblemOut},
+)
 def erase_user(
     request: HttpRequest,
     username: str,

@@ -9,6 +9,8 @@ marks the answer `Cache-Control: private`.
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
 from django.conf import settings
@@ -79,20 +81,40 @@ class SessionWithCsrf(APIKeyCookie):
 
 
 class PerTokenThrottle(SimpleRateThrottle):
-    """API_RATE_LIMIT (e.g. "600/min") per token, or per user for session requests.
+    """API_RATE_LIMIT (e.g. "600/min") per token, or per user for session requests: a
+    sliding window of the times of the last requests, as django-ninja's throttles keep it.
 
+    ninja's SimpleRateThrottle keeps the request being judged on the throttle object,
+    which every thread of a process shares; this one keeps it in locals (and the wait
+    for Retry-After in a thread-local), so concurrent requests never mix their counts.
     Counted in the Django cache named by API_RATE_LIMIT_CACHE: the default in-memory
-    cache counts per process; point it at a shared cache (database, Redis, Memcached)
-    when several app processes serve the API."""
+    cache counts per process; name a shared one (database, Redis, Memcached) when
+    several app processes serve the API. Settings are read per request."""
 
     scope = "api"
 
     def __init__(self) -> None:
         super().__init__(rate=settings.API_RATE_LIMIT)
+        self._local = threading.local()
 
-    @property
-    def cache(self) -> Any:  # type: ignore[override]
-        return caches[settings.API_RATE_LIMIT_CACHE]
+    def allow_request(self, request: HttpRequest) -> bool:
+        key = self.get_cache_key(request)
+        self._local.wait = None
+        if key is None:
+            return True
+        count, duration = self.parse_rate(settings.API_RATE_LIMIT)
+        assert count is not None and duration is not None
+        cache = caches[settings.API_RATE_LIMIT_CACHE]
+        now = time.time()
+        history = [t for t in cache.get(key, []) if t > now - duration]
+        if len(history) >= count:
+            self._local.wait = max(0.0, history[-1] + duration - now) if history else duration
+            return False
+        cache.set(key, [now, *history[: count - 1]], duration)
+        return True
+
+    def wait(self) -> float | None:
+        return getattr(self._local, "wait", None)
 
     def get_cache_key(self, request: HttpRequest) -> str | None:
         token = getattr(request, "api_token", None)

@@ -35,7 +35,8 @@ from kurrent.core.errors import (
 log = logging.getLogger("kurrent.api")
 
 PROBLEM_JSON = "application/problem+json"
-PROBLEM_BASE = "/api/v1/problems/"
+PREFIX = "/api/v1/"
+PROBLEM_BASE = PREFIX + "problems/"
 TITLES = {
     400: "Bad request",
     401: "Not signed in",
@@ -243,3 +244,27 @@ def install(api: Any) -> None:
             )
         log.exception("API request failed")
         return problem_response(request, 500, "internal-error", "Something went wrong.")
+
+
+def api_errors_middleware(get_response: Any) -> Any:
+    """Under /api/v1/, answers made outside the API's handlers (no such URL: Django's 404
+    page; a method the path has not: ninja's plain 405) become problems too."""
+
+    def middleware(request: HttpRequest) -> HttpResponse:
+        response = get_response(request)
+        if (
+            response.status_code in (404, 405)
+            and request.path.startswith(PREFIX)
+            and not response.get("Content-Type", "").startswith(("application/", "text/json"))
+        ):
+            detail = (
+                f"There is no {request.method} on this path."
+                if response.status_code == 405
+                else "There is no such endpoint; see /api/v1/docs."
+            )
+            kind = "method-not-allowed" if response.status_code == 405 else "not-found"
+            headers = {"Allow": response["Allow"]} if response.has_header("Allow") else {}
+            return problem_response(request, response.status_code, kind, detail, headers)
+        return response
+
+    return middleware

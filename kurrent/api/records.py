@@ -43,8 +43,8 @@ router = Router(tags=["records"])
 MISSING = "There is no such record."
 READ = {401: ProblemOut, 404: ProblemOut, 422: ProblemOut, 429: ProblemOut, 503: ProblemOut}
 LIST = {k: v for k, v in READ.items() if k != 404}
-WRITE = {**READ, 403: ProblemOut, 409: ProblemOut}
-CHANGE = {**WRITE, 400: ProblemOut, 412: StaleOut, 428: ProblemOut}
+WRITE = {**READ, 400: ProblemOut, 403: ProblemOut, 409: ProblemOut}
+CHANGE = {**WRITE, 412: StaleOut, 428: ProblemOut}
 
 IfMatch = Header(None, alias="If-Match", description='the ETag you read, e.g. "3"')
 IdempotencyKey = Header(

@@ -5,10 +5,12 @@ bearer token."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from django.conf import settings
+from django.core.cache import caches
 from django.test import Client
 
 from kurrent.api import tokens
@@ -45,6 +47,15 @@ class Api:
 
     def delete(self, path: str, **headers: str) -> Any:
         return self.client.delete(path, headers=self._headers(headers))
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_counts() -> Iterator[None]:
+    """The rate limit's counts live in the cache, keyed by token id, and ids repeat from
+    one test to the next (each rolls its rows back)."""
+    caches[settings.API_RATE_LIMIT_CACHE].clear()
+    yield
+    caches[settings.API_RATE_LIMIT_CACHE].clear()
 
 
 @pytest.fixture

@@ -52,6 +52,7 @@ def pages(world) -> list[str]:
         f"{base}directory/",
         f"{base}users/",
         f"{base}events/",
+        f"{base}tokens/",
         f"{base}records/no-such-record/",  # the 404 page
         "/admin/",
         "/admin/kurrent/streamrecord/",
