@@ -276,3 +276,20 @@ class SkippedEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_type} {self.stream_name}@{self.revision}: {self.reason}"
+
+
+class ProjectorHeartbeat(models.Model):
+    """The live projector's sign of life in one environment, not part of the read model
+    (it is written by kurrent.readmodel.heartbeat.beat, from no event): when a live
+    projector last said it was following (or trying to), from which process, and how
+    far its checkpoint was. A lag reading is only "in sync" while this is recent."""
+
+    env = models.CharField(max_length=20, unique=True)
+    beat_at = models.DateTimeField()
+    following = models.BooleanField(default=False)  # subscribed, not reconnecting
+    position = models.BigIntegerField(default=0)  # the checkpoint at the beat
+    process = models.CharField(max_length=120, blank=True)  # host:pid
+    problem = models.CharField(max_length=300, blank=True)  # why it is not following
+
+    def __str__(self) -> str:
+        return f"{self.env} beat {self.beat_at:%H:%M:%S}"

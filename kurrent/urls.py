@@ -31,6 +31,7 @@ userdata_urls = [
 dashboard_urls = [
     path("", dashboard.dashboard, name="kurrent-dashboard"),
     path("status/", dashboard.status, name="kurrent-status"),
+    path("status/<str:env>/check/", dashboard.status_check, name="kurrent-status-check"),
     path("env/", dashboard.switch_env, name="kurrent-switch-env"),
     path("activity/", dashboard.activity, name="kurrent-activity"),
     path("activity/new/", dashboard.activity_new, name="kurrent-activity-new"),

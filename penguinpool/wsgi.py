@@ -1,4 +1,6 @@
-"""WSGI entry point (gunicorn penguinpool.wsgi)."""
+"""WSGI entry point (gunicorn penguinpool.wsgi, and runserver): the app, and the
+process's health monitor (kurrent.ops.monitor), which keeps every environment's
+readings fresh in the background so that no request waits for KurrentDB."""
 
 import os
 import sys
@@ -13,3 +15,7 @@ try:
 except ConfigError as exc:
     sys.stderr.write(f"Configuration error: {exc}\n")
     raise SystemExit(2) from None
+
+from kurrent.ops.monitor import monitor  # noqa: E402  (needs the app registry)
+
+monitor.start()

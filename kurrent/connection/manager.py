@@ -14,16 +14,26 @@ How it behaves:
   since it runs on a worker thread.
 - A connection failure (refused, timed out, discovery failed, credentials rejected)
   marks the environment down and starts an exponential backoff with jitter (0.5 s,
-  doubling, capped at 30 s). While it lasts, calls fail at once with KurrentUnavailable;
-  when it ends, one caller (a request or a health probe) tries again on a new client,
-  and success clears the backoff. Before the environment is marked down, an operation
-  is retried up to KURRENTDB_MAX_RETRIES times, within the same timeout.
+  doubling, capped at the sync interval, so a node that is back is found within two).
+  While it lasts, calls fail at once with KurrentUnavailable; when it ends, one caller
+  (a request or a health probe) tries again on a new client, and success clears the
+  backoff. Before the environment is marked down, an operation is retried up to
+  KURRENTDB_MAX_RETRIES times, within the same timeout.
+- A watched environment (`watch`: a web process's health monitor, kurrent.ops.monitor,
+  probes it in the background with `refresh_health`) answers `health()` from what the
+  monitor found, at once, and only the monitor's probe tries it while it is down: a
+  request is refused "unavailable" at once instead of waiting a timeout of its own.
 - Domain errors (WrongCurrentVersionError, NotFoundError, StreamIsDeletedError,
   AccessDeniedError, ...) mean the node answered; they are re-raised unchanged.
 - `health()` probes with a gossip read and a commit-position read, at most once per
   sync interval per environment whatever the number of callers.
 - Messages, logs and health never hold credentials: errors are described in fixed
   words plus the host and port, never the connection string or the client's text.
+
+Why one module of some 600 lines: ConnectionManager's calls, backoff and health share
+one environment state and its lock discipline (`_Env`: `lock`, `create_lock`,
+`probe_lock`, the trial flag), and splitting them would spread that discipline over
+modules; the parts that stand alone are elsewhere (workers.py, clients.py, health.py).
 """
 
 from __future__ import annotations
@@ -31,7 +41,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import logging
-import queue
 import random
 import threading
 import time
@@ -39,7 +48,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -63,6 +72,7 @@ from kurrent.connection.health import (
     probe,
 )
 from kurrent.connection.history import history
+from kurrent.connection.workers import Workers
 from kurrent.core.errors import KurrentBusy, KurrentUnavailable, NotConfigured
 
 log = logging.getLogger("kurrent.connection.manager")
@@ -74,47 +84,6 @@ BACKOFF_BASE_S = 0.5
 BACKOFF_CAP_S = 30.0
 RETRY_PAUSE_S = 0.05  # first pause between in-call retries; doubles each time
 WORKERS = 32
-
-
-class _Workers:
-    """A small pool of daemon threads running the calls.
-
-    Daemon threads, unlike ThreadPoolExecutor's, never keep the process from exiting
-    when a call hangs inside the client (whose reconnect has no deadline).
-    """
-
-    def __init__(self, size: int) -> None:
-        self._size = size
-        self._queue: queue.SimpleQueue[tuple[Future[Any], Callable[[], Any]]] = queue.SimpleQueue()
-        self._idle = threading.Semaphore(0)
-        self._lock = threading.Lock()
-        self._count = 0
-
-    def submit(self, fn: Callable[[], T]) -> Future[T]:
-        future: Future[T] = Future()
-        self._queue.put((future, fn))
-        if self._idle.acquire(blocking=False):
-            return future  # an idle worker will take it
-        with self._lock:
-            if self._count < self._size:
-                self._count += 1
-                threading.Thread(
-                    target=self._work, name=f"kurrent-call-{self._count}", daemon=True
-                ).start()
-        return future
-
-    def _work(self) -> None:
-        while True:
-            future, fn = self._queue.get()
-            if future.set_running_or_notify_cancel():
-                try:
-                    result = fn()
-                except BaseException as exc:
-                    future.set_exception(exc)
-                else:
-                    future.set_result(result)
-                del future, fn
-            self._idle.release()
 
 
 class _Env:
@@ -136,6 +105,9 @@ class _Env:
         self.health_at = 0.0
         self.max_streams = max_streams
         self.slots = threading.BoundedSemaphore(max_streams)
+        # A health monitor probes it in the background (kurrent.ops.monitor): requests
+        # then read the health it found and never try a node that is down themselves.
+        self.watched = False
 
     @property
     def name(self) -> str:
@@ -160,7 +132,7 @@ class ConnectionManager:
         self._workers = workers
         self._lock = threading.Lock()
         self._envs: dict[str, _Env] = {}
-        self._pool: _Workers | None = None
+        self._pool: Workers | None = None
 
     # --- public interface ---------------------------------------------------
 
@@ -204,6 +176,7 @@ class ConnectionManager:
         *,
         retries: int | None = None,
         inline: bool = False,
+        as_probe: bool = False,
     ) -> T:
         """Run `fn(client, timeout_seconds)` against `env`, bounded by its timeout.
 
@@ -216,13 +189,16 @@ class ConnectionManager:
         through `direct`). While the node answers and a client is connected, it then
         runs on the calling thread, which spares a thread hop (~0.2 ms a write);
         otherwise on a worker thread like any call.
+
+        `as_probe`: the health probe, the one caller that may try a watched environment
+        that is down (every other call is refused at once meanwhile).
         """
         state = self._env(env)
         name = state.name
         metrics.CALLS.labels(name, operation).inc()
         started = time.monotonic()
         try:
-            return self._call(state, operation, fn, retries, started, inline)
+            return self._call(state, operation, fn, retries, started, inline, as_probe)
         finally:
             metrics.LATENCY.labels(name, operation).observe(time.monotonic() - started)
 
@@ -249,11 +225,18 @@ class ConnectionManager:
             state.slots.release()
 
     def health(self, env: str | None = None) -> Health:
-        """The environment's health, probed at most once per sync interval."""
+        """The environment's health, probed at most once per sync interval; while a
+        monitor watches it (`watch`), what the monitor last found, at once."""
         state = self._env(env)
         static = self._static_health(state)
         if static is not None:
             return static
+        if state.watched:
+            if state.health is not None:
+                return state.health
+            if self._in_backoff(state):
+                return self._down_health(state)
+            # Nothing found yet (a process's first request): probe, as unwatched.
         fresh = self._fresh_health(state)
         if fresh is not None:
             return fresh
@@ -269,6 +252,43 @@ class ConnectionManager:
             return self._fresh_health(state) or self._probe(state)
         finally:
             state.probe_lock.release()
+
+    def watch(self, env: str) -> None:
+        """A monitor probes `env` from now on (`refresh_health`); requests stop doing it."""
+        self._env(env).watched = True
+
+    def refresh_health(self, env: str) -> Health:
+        """Probe `env` now, unless it is backing off after a failure (then: down, as it
+        was found). For the health monitor, which calls it once per sync interval."""
+        state = self._env(env)
+        static = self._static_health(state)
+        if static is not None:
+            return static
+        if self._in_backoff(state):
+            known = state.health
+            return known if known is not None and known.state == DOWN else self._down_health(state)
+        if not state.probe_lock.acquire(timeout=state.profile.timeout_s + 1):
+            return state.health or self._down_health(state)
+        try:
+            return self._probe(state)
+        finally:
+            state.probe_lock.release()
+
+    def check_now(self, env: str) -> Health:
+        """An admin's "check now": end the backoff and probe at once (bounded by the
+        timeout). A probe already under way is waited for instead."""
+        state = self._env(env)
+        with state.lock:
+            if state.down_until is not None and not state.trial:
+                state.down_until = time.monotonic()
+        return self.refresh_health(env)
+
+    def retry_in(self, env: str) -> float:
+        """Seconds until a down environment may be tried again (0 when it is up)."""
+        state = self._env(env)
+        with state.lock:
+            until = state.down_until
+        return 0.0 if until is None else max(0.0, until - time.monotonic())
 
     def health_all(self) -> dict[str, Health]:
         """Every environment's health, in the order dev, staging, test, mainnet.
@@ -341,11 +361,12 @@ class ConnectionManager:
         retries: int | None,
         started: float,
         inline: bool = False,
+        as_probe: bool = False,
     ) -> T:
         name = state.name
         try:
             self._check_usable(state)
-            trial = self._admit(state)
+            trial = self._admit(state, as_probe)
         except NotConfigured:
             metrics.ERRORS.labels(name, operation, "not_configured").inc()
             raise
@@ -435,12 +456,12 @@ class ConnectionManager:
             state.client = None
         close_quietly(client)
 
-    def _executor(self) -> _Workers:
+    def _executor(self) -> Workers:
         pool = self._pool
         if pool is None:
             with self._lock:
                 if self._pool is None:
-                    self._pool = _Workers(self._workers)
+                    self._pool = Workers(self._workers)
                 pool = self._pool
         return pool
 
@@ -474,14 +495,16 @@ class ConnectionManager:
                 time.monotonic() < state.down_until or state.trial
             )
 
-    def _admit(self, state: _Env) -> bool:
-        """Let a call through; True when it is the one trial after a backoff."""
+    def _admit(self, state: _Env, as_probe: bool = False) -> bool:
+        """Let a call through; True when it is the one trial after a backoff (for a
+        watched environment, only the monitor's probe may be that trial)."""
         if state.down_until is None:
             return False
         with state.lock:
             if state.down_until is None:
                 return False
-            if time.monotonic() < state.down_until or state.trial:
+            waiting = time.monotonic() < state.down_until or state.trial
+            if waiting or (state.watched and not as_probe):
                 raise KurrentUnavailable(self._down_message(state))
             state.trial = True
             return True
@@ -510,7 +533,9 @@ class ConnectionManager:
         with state.lock:
             was_up = state.down_until is None
             state.failures += 1
-            delay = min(self.backoff_cap_s, self.backoff_base_s * 2 ** (state.failures - 1))
+            # Capped at the sync interval: a node that is back is found within two.
+            cap = min(self.backoff_cap_s, state.profile.sync_interval_s)
+            delay = min(cap, self.backoff_base_s * 2 ** (state.failures - 1))
             state.down_until = time.monotonic() + delay * random.uniform(0.5, 1.0)
             state.trial = False
             state.last_error = reason
@@ -554,7 +579,9 @@ class ConnectionManager:
             return cached
         return None
 
-    def _blank_health(self, state: _Env, status: str, reason: str | None) -> Health:
+    def _blank_health(
+        self, state: _Env, status: str, reason: str | None, checked_at: datetime | None = None
+    ) -> Health:
         profile = state.profile
         return Health(
             env=state.name,
@@ -565,7 +592,7 @@ class ConnectionManager:
             last_error=state.last_error,
             last_success_at=state.last_success_at,
             reconnect_attempts=state.failures,
-            checked_at=datetime.now(UTC),
+            checked_at=checked_at or datetime.now(UTC),
             is_production=profile.is_production,
             redacted_url=profile.redacted_url(),
             reason=reason,
@@ -574,11 +601,14 @@ class ConnectionManager:
         )
 
     def _down_health(self, state: _Env) -> Health:
-        return self._blank_health(state, DOWN, state.last_error)
+        """Down, as found when it last failed (its age is that failure's)."""
+        return self._blank_health(state, DOWN, state.last_error, state.last_error_at)
 
     def _probe(self, state: _Env) -> Health:
         try:
-            members, position, latency_s, target = self.call(state.name, "probe", probe, retries=0)
+            members, position, latency_s, target = self.call(
+                state.name, "probe", probe, retries=0, as_probe=True
+            )
         except KurrentUnavailable:
             health = self._down_health(state)
         else:

@@ -45,6 +45,7 @@ from kurrent.models import (
     UserDataEntry,
 )
 from kurrent.readmodel.apply import apply_batch, lock
+from kurrent.readmodel.heartbeat import Beats
 
 log = logging.getLogger("kurrent.projector")
 
@@ -102,11 +103,16 @@ def _turn(env: str) -> threading.Lock:
         return _catching_up.setdefault(env, threading.Lock())
 
 
-def catch_up(env: str | None = None, until_position: int | None = None) -> int:
+def catch_up(
+    env: str | None = None,
+    until_position: int | None = None,
+    progress: Callable[[list[RecordedEvent], int], None] | None = None,
+) -> int:
     """Apply what $all holds beyond the checkpoint; returns the number of events applied.
 
     With `until_position`, stop as soon as the checkpoint has reached it (a writer
     waiting for its own append); without, read until nothing new comes back.
+    `progress(events, applied)` is called after every batch (the live projector beats).
     """
     env = _env(env)
     position = checkpoint_position(env)
@@ -120,7 +126,7 @@ def catch_up(env: str | None = None, until_position: int | None = None) -> int:
             turn.release()
             return 0
     try:
-        applied = _run_batches(env, until_position, BATCH_SIZE, None, after=position)
+        applied = _run_batches(env, until_position, BATCH_SIZE, progress, after=position)
     finally:
         turn.release()
     if applied >= ANALYZE_AFTER:
@@ -287,22 +293,51 @@ def run_live(
     On failure (node down, database locked, or a bug) it waits with a growing, jittered
     pause, catches up again and resubscribes; it never takes the process down with it.
     The pause starts again from the shortest as soon as a subscription is confirmed.
+    All along it beats (kurrent.readmodel.heartbeat): following, or reconnecting and why.
     """
     env = _env(env)
     stop = stop_event or threading.Event()
     backoff = Backoff()
+    beats = Beats(env)
+    position = 0
+
+    def caught_up_to(events: list[RecordedEvent], applied: int) -> None:
+        nonlocal position
+        position = events[-1].commit_position
+        beats.maybe(following=True, position=position)
+
+    def subscribed() -> None:
+        backoff.reset()
+        beats.now(following=True, position=checkpoint_position(env))
+
     while not stop.is_set():
         try:
-            catch_up(env)
-            _follow(env, stop, idle_timeout, backoff.reset)
+            catch_up(env, progress=caught_up_to)
+            _follow(env, stop, idle_timeout, subscribed, beats=beats)
             continue  # it returns only once stopped
         except (KurrentError, KurrentDBClientError, DatabaseError) as exc:
-            pause = backoff.next()
-            log.warning("projector %s: %s; retrying in %.1f s", env, _describe(exc), pause)
+            pause, problem = backoff.next(), _describe(exc)
+            log.warning("projector %s: %s; retrying in %.1f s", env, problem, pause)
         except Exception:
-            pause = backoff.next()
+            pause, problem = backoff.next(), "it failed (see the projector's log)"
             log.exception("projector %s failed; retrying in %.1f s", env, pause)
-        stop.wait(pause)
+        beats.now(following=False, position=position, problem=problem)
+        _pause_beating(stop, pause, beats, position, problem)
+
+
+def _pause_beating(
+    stop: threading.Event, pause: float, beats: Beats, position: int, problem: str
+) -> None:
+    """Wait `pause` seconds (or until stopped), still beating: a projector that waits to
+    reconnect is running, and says why it does not follow."""
+    deadline = time.monotonic() + pause
+    while not stop.is_set():
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return
+        if stop.wait(min(remaining, 1.0)):
+            return
+        beats.maybe(following=False, position=position, problem=problem)
 
 
 def _describe(exc: BaseException) -> str:
@@ -315,11 +350,16 @@ _END = object()
 
 
 def _follow(
-    env: str, stop: threading.Event, idle_timeout: float, on_subscribed: Callable[[], None]
+    env: str,
+    stop: threading.Event,
+    idle_timeout: float,
+    on_subscribed: Callable[[], None],
+    *,
+    beats: Beats | None = None,
 ) -> None:
     """Subscribe from the checkpoint and apply what arrives until stopped (returns) or
     the subscription fails (raises). `on_subscribed` is called once the node has
-    confirmed the subscription."""
+    confirmed the subscription; `beats`, while it follows."""
     with connections.stream_slot(env):
         position = checkpoint_position(env)
         client = connections.client(env)
@@ -341,7 +381,7 @@ def _follow(
         )
         reader.start()
         try:
-            _drain(env, inbox, stop, idle_timeout, position)
+            _drain(env, inbox, stop, idle_timeout, position, beats)
         finally:
             subscription.stop()
             reader.join(timeout=5)
@@ -368,14 +408,21 @@ def _pump(
 
 
 def _drain(
-    env: str, inbox: queue.Queue[Any], stop: threading.Event, idle_timeout: float, after: int
+    env: str,
+    inbox: queue.Queue[Any],
+    stop: threading.Event,
+    idle_timeout: float,
+    after: int,
+    beats: Beats | None = None,
 ) -> None:
     """Apply what the reader delivers, as many events at a time as have arrived (up to
     BATCH_SIZE); `after` is the position the subscription started from. Events that a
     writer's inline catch-up applied first cost one look at the checkpoint."""
     while not stop.is_set():
+        if beats is not None:
+            beats.maybe(following=True, position=after)
         try:
-            item = inbox.get(timeout=idle_timeout)
+            item = inbox.get(timeout=min(idle_timeout, 1.0))
         except queue.Empty:
             continue
         batch: list[RecordedEvent] = []

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from django.db.models import Count
 
 from kurrent.connection.config import active_environment
-from kurrent.models import ProjectionCheckpoint, SkippedEvent
+from kurrent.models import ProjectionCheckpoint, SkippedEvent, StreamRecord, UserDataEntry
 from kurrent.readmodel.projector import head, read_after
 
 # sync_status reads at most this many pending events (whole events, up to 256 KiB each).
@@ -85,4 +85,23 @@ def skipped_events(env: str, limit: int = 20) -> SkippedSummary:
         env=env,
         by_reason=[(c["reason"], c["n"]) for c in counts],
         newest=list(rows.order_by("-position")[:limit]),
+    )
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How much an environment's read model holds, to compare the environments at a glance."""
+
+    records: int  # stream records not deleted
+    entries: int  # user data entries not deleted
+    events: int  # events applied since the last rebuild
+
+
+def sizes(env: str) -> Sizes:
+    """Three counts of the read model of `env` (two index-only counts and the checkpoint)."""
+    events = ProjectionCheckpoint.objects.filter(env=env).values_list("events_applied", flat=True)
+    return Sizes(
+        records=StreamRecord.objects.filter(env=env).live().count(),
+        entries=UserDataEntry.objects.filter(env=env).live().count(),
+        events=next(iter(events), 0),
     )

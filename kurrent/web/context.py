@@ -5,9 +5,9 @@ whether writes can be submitted right now and why not, and the readings the
 status panel shows. No KurrentDB calls of its own beyond `connections.health*`,
 which report what the connection manager knows, and the projector's lag.
 
-The only thing kept across requests here is data, never HTML: the projector's
-lag per environment for one sync interval (sync_status) and the samples behind
-"calls in the last 5 minutes" (recent_counts).
+The only thing kept across requests here is data, never HTML: the samples behind
+"calls in the last 5 minutes" (recent_counts). The readings the cards show are the
+process's (kurrent.ops.monitor), with their ages.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from django.http import HttpRequest
 
 from kurrent.connection import config, metrics
 from kurrent.connection.manager import connections
-from kurrent.core.errors import KurrentError
-from kurrent.readmodel import activity, status
+from kurrent.ops.monitor import monitor
+from kurrent.readmodel import activity
 from kurrent.services import roles
 from kurrent.web import charts
 
@@ -58,35 +58,14 @@ def health_all() -> dict[str, Any]:
     return connections.health_all()
 
 
-_sync_cache: dict[tuple[str, str], tuple[float, Any]] = {}
-_sync_lock = Lock()
-
-
-def sync_status(env: str) -> Any:
-    """status.sync_status, at most once per sync interval per environment.
-
-    A cache of a data reading, not of HTML: every open dashboard polls the status
-    panel, and without it each poll would read the head of $all once per
-    environment. The key is (environment, its connection string), so another node
-    behind the same name starts afresh; the value is the frozen SyncStatus, the
-    same for every viewer. The panel around it is rendered for each request."""
-    now = time.monotonic()
-    profile = config.get_profile(env)
-    key = (env, profile.url)  # another node behind the same name starts afresh
-    with _sync_lock:
-        cached = _sync_cache.get(key)
-        if cached is not None and now - cached[0] < profile.sync_interval_s:
-            return cached[1]
-    reading = status.sync_status(env)
-    with _sync_lock:
-        _sync_cache[key] = (now, reading)
-    return reading
-
-
 def forget_readings() -> None:
-    """Drop the cached lag readings (tests; a process that repointed its environments)."""
-    with _sync_lock:
-        _sync_cache.clear()
+    """Drop this process's readings (tests; a process that repointed its environments)."""
+    monitor.clear()
+
+
+def check_now(env: str) -> None:
+    """An admin's "check now" of `env`: probe it at once, past any backoff."""
+    monitor.check_now(env)
 
 
 def write_block_reason(env: str, user: Any, state: str | None = None) -> str:
@@ -153,31 +132,23 @@ class _RecentCounts:
 recent_counts = _RecentCounts()
 
 
-def sync_or_none(env: str, health: Any) -> Any:
-    """The projector's lag on `env`, or None while it is unknown (the node does not answer)."""
-    if health.state not in WRITABLE_STATES:
-        return None
-    try:
-        return sync_status(env)
-    except KurrentError:
-        return None
-
-
 def status_cards(shown: str) -> list[dict[str, Any]]:
-    """One card per environment for the status panel: connection health, projector lag,
-    recent calls, and whether it is the environment the pages show."""
+    """One card per environment for the status panel, from this process's readings
+    (kurrent.ops.monitor): connection health, projector lag (or why it is unknown), the
+    read model's size, recent calls, and whether it is the environment the pages show."""
     totals = metrics.call_totals()
     charts.note_totals(totals)
     return [
         {
             "env": env,
-            "health": health,
-            "sync": sync_or_none(env, health),
+            "health": reading.health,
+            "lag": reading.lag(),
+            "sizes": reading.sizes,
             "recent": recent_counts.take(env, totals=totals),
             "shown": env == shown,
             "sparks": charts.card_sparks(env),
         }
-        for env, health in health_all().items()
+        for env, reading in monitor.get().items()
     ]
 
 

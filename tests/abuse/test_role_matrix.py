@@ -86,6 +86,7 @@ RULES: dict[str, Rule] = {
     "kurrent-entry-restore": Rule(ok=POST(302), roles=ADMINS),
     # Admin pages.
     "kurrent-switch-env": Rule(ok=POST(), roles=ADMINS),
+    "kurrent-status-check": Rule(ok=POST(302), roles=ADMINS),  # no fields: probes, back
     "kurrent-users": Rule(ok=GET(), roles=ADMINS),
     "kurrent-user-data": Rule(ok=GET(), roles=ADMINS),
     "kurrent-user-erase": Rule(ok=GET_POST(), roles=ADMINS),
@@ -149,6 +150,7 @@ def concrete_url(route: str, world) -> str:
         "id": "1",
         "app_label": "auth",
         "url": "no-such-page/",
+        "env": "dev",
     }
 
     def sample(match: re.Match) -> str:

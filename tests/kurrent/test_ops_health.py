@@ -11,6 +11,8 @@ from kurrentdbclient import NewEvent, StreamState
 from kurrent.connection import metrics
 from kurrent.connection.manager import connections
 from kurrent.ops import endpoints
+from kurrent.ops import monitor as monitor_module
+from kurrent.readmodel import heartbeat
 from kurrent.services import records
 from tests.conftest import point_env_at
 from tests.kurrent.viewtools import closed_port_url
@@ -70,14 +72,19 @@ class TestHealthy:
 
     def test_it_reports_the_projector_lag(self, client, kdb, alice):
         records.create_record(alice, name="Caught up", data={})
+        heartbeat.beat("dev", following=True, position=0)
         lag = body(client.get(URL))["environments"]["dev"]["projector"]
+        assert lag["lag"] == "in sync" and lag["why"] is None
+        assert 0 <= lag["age_s"] < 5 and 0 <= lag["heartbeat_age_s"] < 5
         assert lag["events_behind"] == 0
         assert lag["head_position"] > 0
         assert lag["error"] is None
 
     def test_events_written_elsewhere_show_as_lag(self, client, kdb, raw_client):
         foreign_event(raw_client)
+        heartbeat.beat("dev", following=True, position=0)
         lag = body(client.get(URL))["environments"]["dev"]["projector"]
+        assert lag["lag"] == "behind"
         assert lag["events_behind"] == 1
         assert lag["head_position"] > lag["checkpoint_position"]
 
@@ -102,7 +109,8 @@ class TestUnhealthy:
         assert dev["state"] == "down"
         assert dev["healthy"] is False
         assert dev["reason"]
-        assert dev["projector"] is None
+        assert dev["projector"]["lag"] == "unknown"
+        assert dev["projector"]["events_behind"] is None
 
     def test_active_environment_not_configured_is_503(self, client, kdb, settings):
         settings.KURRENTDB_ENVIRONMENT = "staging"
@@ -144,45 +152,69 @@ class TestNoSecrets:
 
 
 class TestCachedAnswers:
-    def test_requests_do_not_probe(self, client, kdb, monkeypatch):
-        monkeypatch.setattr(endpoints, "HEALTH_REFRESH_S", 3600.0)
-        assert client.get(URL).status_code == 200
-        probes = metrics.sample("kurrent_calls_total", env="dev", operation="probe")
-        reads = metrics.sample("kurrent_calls_total", env="dev", operation="projector_head")
-        kdb.stop()
-        for _ in range(20):
-            assert client.get(URL).status_code == 200  # the snapshot, not a probe
-        assert metrics.sample("kurrent_calls_total", env="dev", operation="probe") == probes
-        assert metrics.sample("kurrent_calls_total", env="dev", operation="projector_head") == reads
+    """In a web server the monitor (kurrent.ops.monitor) refreshes the readings in the
+    background; requests read them and never probe."""
 
-    def test_a_refresh_sees_the_node_go_down(self, client, kdb, settings):
-        settings.KURRENTDB_SYNC_INTERVAL_MS = 100
-        connections.reset()  # profiles are read again with the short interval
-        assert client.get(URL).status_code == 200
-        kdb.stop()
-        time.sleep(0.2)  # the connection manager's cached health expires
-        endpoints.snapshots.refresh()
-        response = client.get(URL)
-        assert response.status_code == 503
-        assert body(response)["environments"]["dev"]["state"] == "down"
-
-    def test_the_background_refresh_catches_up_without_blocking(
-        self, client, kdb, settings, monkeypatch
-    ):
-        monkeypatch.setattr(endpoints, "HEALTH_REFRESH_S", 0.0)
-        settings.KURRENTDB_SYNC_INTERVAL_MS = 100
+    @pytest.fixture
+    def running(self, settings, transactional_db):
+        settings.KURRENTDB_SYNC_INTERVAL_MS = 200
         connections.reset()
+        monitor_module.monitor.start()
+        yield monitor_module.monitor
+        monitor_module.monitor.stop()
+        connections.reset()
+
+    def test_requests_do_not_probe(self, client, kdb, settings, monkeypatch):
+        monkeypatch.setattr(monitor_module.Monitor, "_next_in", lambda self, env: 3600.0)
+        connections.reset()
+        monitor_module.monitor.start()  # one round each, then asleep for an hour
+        try:
+            deadline = time.monotonic() + 10
+            while "dev" not in monitor_module.monitor.peek() and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert client.get(URL).status_code == 200
+            probes = metrics.sample("kurrent_calls_total", env="dev", operation="probe")
+            heads = metrics.sample("kurrent_calls_total", env="dev", operation="projector_head")
+            kdb.stop()
+            for _ in range(20):
+                assert client.get(URL).status_code == 200  # the reading, not a probe
+            assert metrics.sample("kurrent_calls_total", env="dev", operation="probe") == probes
+            assert (
+                metrics.sample("kurrent_calls_total", env="dev", operation="projector_head")
+                == heads
+            )
+        finally:
+            monitor_module.monitor.stop()
+            connections.reset()
+
+    def test_answers_carry_their_age_and_stay_younger_than_about_an_interval(
+        self, client, kdb, running
+    ):
+        deadline = time.monotonic() + 3
+        ages = []
+        while time.monotonic() < deadline:
+            ages.append(body(client.get(URL))["environments"]["dev"]["age_s"])
+            time.sleep(0.05)
+        assert max(ages) < 0.2 + 0.5, ages  # one interval, plus a probe and the round
+        assert len(set(ages)) > 1  # the age is measured, not a constant
+
+    def test_the_background_refresh_sees_the_node_go_down_and_requests_never_wait(
+        self, client, kdb, running
+    ):
         assert client.get(URL).status_code == 200
         kdb.stop()
         deadline = time.monotonic() + 15
-        codes = []
+        codes, slowest = [], 0.0
         while time.monotonic() < deadline:
+            started = time.monotonic()
             codes.append(client.get(URL).status_code)
+            slowest = max(slowest, time.monotonic() - started)
             if codes[-1] == 503:
                 break
             time.sleep(0.05)
         assert codes[-1] == 503, codes
         assert set(codes) <= {200, 503}
+        assert slowest < 0.5  # a request reads; the monitor's thread does the probing
 
 
 class TestUnexpectedFailures:
@@ -194,7 +226,7 @@ class TestUnexpectedFailures:
         def broken(env):
             raise RuntimeError("projector exploded")
 
-        monkeypatch.setattr(endpoints.status, "sync_status", broken)
+        monkeypatch.setattr(monitor_module.status, "sync_status", broken)
         response = client.get(URL)
         assert response.status_code == 200
         dev = body(response)["environments"]["dev"]
@@ -206,7 +238,7 @@ class TestUnexpectedFailures:
         def broken():
             raise RuntimeError("health exploded")
 
-        monkeypatch.setattr(endpoints.connections, "health_all", broken)
+        monkeypatch.setattr(monitor_module.connections, "health_all", broken)
         response = client.get(URL)
         assert response.status_code == 503
         data = body(response)

@@ -298,13 +298,13 @@ def test_after_a_reconnect_the_next_outage_starts_at_the_shortest_pause(monkeypa
     two more failures: the pause after the drop is the first one again, not the fourth."""
     script = ["down", "down", "down", "subscribed", "down", "down"]
 
-    def catch_up(env: str) -> int:
+    def catch_up(env: str, **_: Any) -> int:
         if script[0] == "down":
             script.pop(0)
             raise KurrentUnavailable("KurrentDB dev is unreachable")
         return 0
 
-    def follow(env: str, stop: Any, idle_timeout: float, on_subscribed: Any) -> None:
+    def follow(env: str, stop: Any, idle_timeout: float, on_subscribed: Any, **_: Any) -> None:
         script.pop(0)
         on_subscribed()
         raise KurrentUnavailable("the subscription dropped")
@@ -320,7 +320,7 @@ def test_after_a_reconnect_the_next_outage_starts_at_the_shortest_pause(monkeypa
 
 
 def test_the_pause_never_exceeds_the_cap(monkeypatch):
-    def catch_up(env: str) -> int:
+    def catch_up(env: str, **_: Any) -> int:
         raise KurrentUnavailable("KurrentDB dev is unreachable")
 
     monkeypatch.setattr(projector, "catch_up", catch_up)

@@ -20,7 +20,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -86,19 +86,25 @@ def _records_ctx(request: HtmxHttpRequest, env: str, values: dict[str, Any]) -> 
     }
 
 
-def _status_panel(env: str) -> str:
-    """The status panel (status.html#status-panel) for a viewer of `env`, the same for
-    every user: kept while the readings it shows are the same (kurrent.web.fragments)."""
+def _status_panel(env: str, request: HtmxHttpRequest) -> str:
+    """The status panel (status.html#status-panel) for a viewer of `env`: the same for
+    every user but admins, kept while the readings it shows are the same
+    (kurrent.web.fragments). Admins' panels carry "check now" forms, with the request's
+    CSRF token, so theirs is rendered for each request."""
     cards = web.status_cards(env)
     # When the probed environments were last checked; a health that is not configured
     # (or switched off) is made afresh, with a new time, for each call, so it is left out.
     probed = [c["health"].checked_at for c in cards if c["health"].state not in STATIC_STATES]
     checked = max(probed, default=None)
+    if roles.is_admin(request.user):
+        ctx = {"cards": cards, "checked": checked, "can_check": True}
+        return render_to_string("kurrent/status.html#status-panel", ctx, request=request)
     readings = tuple(
         (
             card["env"],
             replace(card["health"], checked_at=None),
-            card["sync"],
+            card["lag"],
+            card["sizes"],
             card["recent"].calls,
             card["recent"].errors,
             formatting.window_text(card["recent"].window_s),
@@ -165,7 +171,7 @@ def dashboard(request: HtmxHttpRequest) -> HttpResponse:
         "page_sizes": RecordQueryForm.base_fields["size"].choices,
         "record_results": results,
         "activity_feed": _activity_feed(request, env, generation),
-        "status_panel": _status_panel(env),
+        "status_panel": _status_panel(env, request),
         "write_blocked": blocked,
         "create_form": blank_record_form(),
     }
@@ -200,11 +206,27 @@ def status(request: HtmxHttpRequest) -> HttpResponse:
     if request.htmx and request.GET.get("part") == "details":
         return render(request, "partials/status_details.html", _details_ctx())
     if request.htmx:
-        return HttpResponse(_status_panel(env))
-    ctx = {"page": "status", "status_panel": _status_panel(env), **_details_ctx()}
+        return HttpResponse(_status_panel(env, request))
+    ctx = {"page": "status", "status_panel": _status_panel(env, request), **_details_ctx()}
     if roles.is_admin(request.user):
         ctx["skipped"] = status_readings.skipped_events(env)
     return render(request, "kurrent/status.html", ctx)
+
+
+@login_required
+@require_POST
+def status_check(request: HtmxHttpRequest, env: str) -> HttpResponse:
+    """An admin's "check now" on a card that is down: probe it at once, past its
+    backoff, then show the panel (htmx) or go back to the status page."""
+    if not roles.is_admin(request.user):
+        raise PermissionDenied("Only admins may check an environment now.")
+    if env not in config.environments():
+        raise Http404("There is no such environment.")
+    web.check_now(env)
+    if request.htmx:
+        return HttpResponse(_status_panel(web.current_env(request), request))
+    messages.info(request, f"Checked {env} just now.")
+    return redirect("kurrent-status")
 
 
 @login_required
