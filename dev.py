@@ -3,6 +3,9 @@
 
     python3 dev.py run    install, migrate, start the embedded node, the projector
                           and the web server on http://127.0.0.1:8000/ (prints a demo login)
+    python3 dev.py run --environments dev,staging,test
+                          the same with an embedded node per environment, each in its
+                          own data folder (DEV_RUN_ENVIRONMENTS does the same)
     python3 dev.py test   install, then run the whole test suite: pytest, the Node.js client
                           tests (tests/node, after `npm ci`), and a second pass of the
                           read-model tests on PostgreSQL when one is reachable
@@ -11,8 +14,12 @@ Everything goes into ./.venv, pinned by requirements/lock.txt. This file uses
 only the standard library, since it runs before anything is installed.
 
 `run` serves on DEV_RUN_ADDRESS (default 127.0.0.1:8000) and the node on
-KURRENTDB_EMBEDDED_PORT (default 2113). Ctrl-C, SIGTERM or a closed terminal (SIGHUP)
-stops all three processes.
+KURRENTDB_EMBEDDED_PORT (default 2113); with --environments, the nodes of staging, test
+and mainnet on the next ports (2114, 2115, 2116), their events under
+DATA_DIR/nodes/<env>/ (dev's stays in KURRENTDB_EMBEDDED_DB). An environment given a
+KURRENTDB_<ENV>_URL keeps it and gets no node. A node that exits is started again after
+DEV_RUN_RESTART_DELAY seconds (default 10, long enough to watch its card go down);
+Ctrl-C, SIGTERM or a closed terminal (SIGHUP) stops every process.
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ STAMP = VENV / ".penguinpool-installed"
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
 # The tests that exercise the read model, projector and search, run again on PostgreSQL.
 POSTGRES_TESTS = "readmodel"
+ENVIRONMENTS = ("dev", "staging", "test", "mainnet")
 
 
 def _say(message: str) -> None:
@@ -65,26 +73,82 @@ def _exit_on_signal(signum: int, frame: object) -> None:
     raise SystemExit(0)  # unwinds through run()'s finally, which stops the children
 
 
-def run() -> int:
+def _environments(argv: list[str], env: dict[str, str]) -> list[str]:
+    """The environments to run a node for: --environments a,b (or DEV_RUN_ENVIRONMENTS),
+    default dev alone; dev is always one of them."""
+    given = env.get("DEV_RUN_ENVIRONMENTS", "dev")
+    for index, arg in enumerate(argv):
+        if arg.startswith("--environments="):
+            given = arg.split("=", 1)[1]
+        elif arg == "--environments" and index + 1 < len(argv):
+            given = argv[index + 1]
+        elif arg.startswith("-") and arg != "--environments":
+            raise SystemExit(f"dev.py run: unknown option {arg} (try --environments dev,staging)")
+    names = [name.strip().lower() for name in given.split(",") if name.strip()]
+    unknown = [name for name in names if name not in ENVIRONMENTS]
+    if unknown:
+        raise SystemExit(
+            f"dev.py run: no environment named {', '.join(unknown)}: use {', '.join(ENVIRONMENTS)}"
+        )
+    return ["dev", *[name for name in ENVIRONMENTS if name in names and name != "dev"]]
+
+
+class _Node:
+    """One environment's embedded node, started again whenever it exits."""
+
+    def __init__(self, name: str, port: int, db: str | None, env: dict[str, str]) -> None:
+        self.name, self.port, self.env = name, port, env
+        self.argv = [str(PY), "manage.py", "kurrent_node", "--port", str(port)]
+        if db is not None:
+            self.argv += ["--db", db]
+        self.process: subprocess.Popen[bytes] | None = None
+        self.restart_at: float | None = None
+
+    def start(self) -> subprocess.Popen[bytes]:
+        self.process = subprocess.Popen(self.argv, cwd=ROOT, env=self.env)
+        self.restart_at = None
+        return self.process
+
+    def watch(self, delay: float) -> None:
+        """Say so when the node has exited, and start it again `delay` seconds later."""
+        if self.process is None:
+            return
+        if self.restart_at is None and self.process.poll() is not None:
+            code = self.process.returncode
+            _say(
+                f"the {self.name} node (port {self.port}) exited with code {code}; "
+                f"starting it again in {delay:g} s (the web server and projector keep running)"
+            )
+            self.restart_at = time.monotonic() + delay
+        elif self.restart_at is not None and time.monotonic() >= self.restart_at:
+            _say(f"starting the {self.name} node again on port {self.port}")
+            self.start()
+
+
+def run(argv: list[str] | None = None) -> int:
     # Without these, `kill` or closing the terminal ended this process alone and left
     # the node, the projector and the web server running, holding their ports.
     signal.signal(signal.SIGTERM, _exit_on_signal)
     signal.signal(signal.SIGHUP, _exit_on_signal)
-    _install()
     env = {**os.environ}
+    names = _environments(argv or [], env)
+    _install()
     env.setdefault("DEBUG", "true")  # development: demo login, runserver, no secret needed
     address = env.get("DEV_RUN_ADDRESS", "127.0.0.1:8000")
+    delay = float(env.get("DEV_RUN_RESTART_DELAY", "10"))
+    nodes = _plan_nodes(names, env)
     _manage("migrate", "--no-input", "-v", "0", env=env)
     _manage("kurrent_demo_user", env=env)
     children: list[subprocess.Popen[bytes]] = []
     try:
-        if not env.get("KURRENTDB_DEV_URL"):
-            _say("starting the embedded KurrentDB-compatible node")
-            children.append(
-                subprocess.Popen([str(PY), "manage.py", "kurrent_node"], cwd=ROOT, env=env)
+        for node in nodes:
+            _say(
+                f"starting the embedded KurrentDB-compatible node of {node.name} (port {node.port})"
             )
-            _wait_for_node(env)
-        _say("starting the projector (live)")
+            node.start()
+        for node in nodes:
+            _wait_for_node(env, node.port)
+        _say(f"starting the projector (live: {', '.join(names)})")
         children.append(
             subprocess.Popen(
                 [str(PY), "manage.py", "kurrent_projector", "--live"], cwd=ROOT, env=env
@@ -96,6 +160,8 @@ def run() -> int:
         )
         children.append(web)
         while all(child.poll() is None for child in children):
+            for node in nodes:
+                node.watch(delay)
             time.sleep(0.5)
         failed = [child for child in children if child.returncode not in (None, 0)]
         return 1 if failed else 0
@@ -104,19 +170,42 @@ def run() -> int:
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second one must not cut this short
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
-        for child in reversed(children):
+        everything = [*children, *(n.process for n in nodes if n.process is not None)]
+        for child in everything:
             if child.poll() is None:
                 child.send_signal(signal.SIGTERM)
-        for child in children:
+        for child in everything:
             try:
                 child.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 child.kill()
 
 
-def _wait_for_node(env: dict[str, str]) -> None:
+def _plan_nodes(names: list[str], env: dict[str, str]) -> list[_Node]:
+    """A node per named environment without a URL of its own; their URLs go into `env`."""
+    base = int(env.get("KURRENTDB_EMBEDDED_PORT", "2113"))
+    data = Path(env.get("DATA_DIR", str(ROOT / "var")))
+    nodes = []
+    for offset, name in enumerate(ENVIRONMENTS):
+        if name not in names:
+            continue
+        variable = f"KURRENTDB_{name.upper()}_URL"
+        if env.get(variable):
+            _say(f"{name} uses {variable} (no embedded node for it)")
+            continue
+        port = base + offset
+        if name == "dev":  # the embedded node the settings point dev at without a URL
+            nodes.append(_Node(name, port, None, env))
+            continue
+        folder = data / "nodes" / name
+        folder.mkdir(parents=True, exist_ok=True)
+        env[variable] = f"kurrentdb://127.0.0.1:{port}?Tls=false"
+        nodes.append(_Node(name, port, str(folder / "events.sqlite3"), env))
+    return nodes
+
+
+def _wait_for_node(env: dict[str, str], port: int) -> None:
     host = env.get("KURRENTDB_EMBEDDED_HOST", "127.0.0.1")
-    port = int(env.get("KURRENTDB_EMBEDDED_PORT", "2113"))
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -188,7 +277,7 @@ def main(argv: list[str]) -> int:
         print(__doc__)
         return 2
     if argv[1] == "run":
-        return run()
+        return run(argv[2:])
     if argv[1] == "install":
         _install()
         return 0
