@@ -16,6 +16,6 @@ except ConfigError as exc:
     sys.stderr.write(f"Configuration error: {exc}\n")
     raise SystemExit(2) from None
 
-from kurrent.ops.monitor import monitor  # noqa: E402  (needs the app registry)
+from kurrent.ops.monitor import monitor
 
 monitor.start()
