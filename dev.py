@@ -107,6 +107,7 @@ class _Node:
     def start(self) -> subprocess.Popen[bytes]:
         self.process = subprocess.Popen(self.argv, cwd=ROOT, env=self.env)
         self.restart_at = None
+        _say(f"the {self.name} node: port {self.port}, pid {self.process.pid}")
         return self.process
 
     def watch(self, delay: float) -> None:

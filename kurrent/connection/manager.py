@@ -253,9 +253,10 @@ class ConnectionManager:
         finally:
             state.probe_lock.release()
 
-    def watch(self, env: str) -> None:
-        """A monitor probes `env` from now on (`refresh_health`); requests stop doing it."""
-        self._env(env).watched = True
+    def watch(self, env: str, watched: bool = True) -> None:
+        """A monitor probes `env` from now on (`refresh_health`); requests stop doing it.
+        `watched=False`: the monitor stopped, requests probe and try again themselves."""
+        self._env(env).watched = watched
 
     def refresh_health(self, env: str) -> Health:
         """Probe `env` now, unless it is backing off after a failure (then: down, as it

@@ -112,6 +112,8 @@ class Monitor:
             threads, self._threads, self._pid = list(self._threads.values()), {}, None
         for thread in threads:
             thread.join(timeout)
+        for env in config.environments():
+            connections.watch(env, watched=False)
 
     def _watch(self, env: str, stop: threading.Event) -> None:
         try:

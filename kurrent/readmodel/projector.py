@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from kurrentdbclient import KurrentDBClient, RecordedEvent
 from kurrentdbclient.exceptions import KurrentDBClientError
@@ -251,8 +252,14 @@ def reset(env: str) -> None:
 
 # The reconnect pause: doubled after each failure from the first to the cap, and reset
 # once a subscription is confirmed, so an outage after a good spell is retried quickly.
+# The cap is the sync interval (at most PAUSE_CAP_S): a node that is back is followed
+# again about as soon as the cards show it connected.
 PAUSE_FIRST_S = 0.5
 PAUSE_CAP_S = 30.0
+
+
+def pause_cap_s() -> float:
+    return min(PAUSE_CAP_S, settings.KURRENTDB_SYNC_INTERVAL_MS / 1000)
 
 
 class Backoff:
@@ -297,7 +304,8 @@ def run_live(
     """
     env = _env(env)
     stop = stop_event or threading.Event()
-    backoff = Backoff()
+    cap = pause_cap_s()
+    backoff = Backoff(first=min(PAUSE_FIRST_S, cap), cap=cap)
     beats = Beats(env)
     position = 0
 
@@ -321,23 +329,9 @@ def run_live(
         except Exception:
             pause, problem = backoff.next(), "it failed (see the projector's log)"
             log.exception("projector %s failed; retrying in %.1f s", env, pause)
+        # The pause is at most one sync interval, so this beat stays fresh through it.
         beats.now(following=False, position=position, problem=problem)
-        _pause_beating(stop, pause, beats, position, problem)
-
-
-def _pause_beating(
-    stop: threading.Event, pause: float, beats: Beats, position: int, problem: str
-) -> None:
-    """Wait `pause` seconds (or until stopped), still beating: a projector that waits to
-    reconnect is running, and says why it does not follow."""
-    deadline = time.monotonic() + pause
-    while not stop.is_set():
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return
-        if stop.wait(min(remaining, 1.0)):
-            return
-        beats.maybe(following=False, position=position, problem=problem)
+        stop.wait(pause)
 
 
 def _describe(exc: BaseException) -> str:

@@ -26,7 +26,7 @@ from kurrentdbclient.exceptions import KurrentDBClientError
 from kurrent.connection.manager import connections
 from kurrent.core.errors import KurrentError, KurrentUnavailable
 from kurrent.management.commands import kurrent_projector as command
-from kurrent.models import ProjectionCheckpoint, StreamRecord
+from kurrent.models import ProjectionCheckpoint, ProjectorHeartbeat, StreamRecord
 from kurrent.readmodel import projector
 from tests.conftest import point_env_at
 from tests.kurrent.readmodel import external_create, retrying
@@ -293,6 +293,7 @@ class RecordingStop(threading.Event):
         return self.is_set()
 
 
+@pytest.mark.django_db  # run_live beats (kurrent.readmodel.heartbeat) between tries
 def test_after_a_reconnect_the_next_outage_starts_at_the_shortest_pause(monkeypatch):
     """Three failed catch-ups, then a subscription that is confirmed and later drops, then
     two more failures: the pause after the drop is the first one again, not the fourth."""
@@ -317,9 +318,14 @@ def test_after_a_reconnect_the_next_outage_starts_at_the_shortest_pause(monkeypa
     projector.run_live("dev", stop)
 
     assert stop.pauses == [0.5, 1.0, 2.0, 0.5, 1.0, 2.0]
+    beat = ProjectorHeartbeat.objects.get(env="dev")  # it said why it waits
+    assert (beat.following, beat.problem) == (False, "KurrentDB dev is unreachable")
 
 
-def test_the_pause_never_exceeds_the_cap(monkeypatch):
+@pytest.mark.django_db
+def test_the_pause_never_exceeds_the_cap_the_sync_interval(monkeypatch, settings):
+    settings.KURRENTDB_SYNC_INTERVAL_MS = 4000
+
     def catch_up(env: str, **_: Any) -> int:
         raise KurrentUnavailable("KurrentDB dev is unreachable")
 
@@ -328,5 +334,7 @@ def test_the_pause_never_exceeds_the_cap(monkeypatch):
 
     projector.run_live("dev", stop)
 
-    assert max(stop.pauses) <= 30.0
-    assert stop.pauses[-1] >= 15.0
+    assert max(stop.pauses) <= 4.0
+    assert stop.pauses[-1] >= 2.0
+    settings.KURRENTDB_SYNC_INTERVAL_MS = 120_000
+    assert projector.pause_cap_s() == 30.0  # never longer than PAUSE_CAP_S
