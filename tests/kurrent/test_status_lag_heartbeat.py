@@ -85,6 +85,7 @@ class TestJudge:
         assert heartbeat.judge(sync(0), NOW, beat_row(2), now=NOW).state == "unknown"
 
 
+@pytest.mark.readmodel
 class TestBeat:
     def test_beat_writes_one_row_per_environment_and_updates_it(self):
         assert heartbeat.beat("dev", following=True, position=5)
