@@ -109,9 +109,8 @@ def _fresh_user_cache() -> Iterator[None]:
 
 @pytest.fixture(autouse=True)
 def _fresh_web_caches() -> Iterator[None]:
-    """What the web layer keeps across requests: the projector's lag per environment
-    (kurrent.web.context.sync_status) and the dashboard's read-model fragments
-    (kurrent.web.fragments). Both are keyed by things that repeat from one test to the
+    """What the web layer keeps across requests: this process's readings per environment
+    (kurrent.ops.monitor) and the dashboard's read-model fragments (kurrent.web.fragments). Both are keyed by things that repeat from one test to the
     next (a node's URL, user ids, checkpoint positions) while what they name does not."""
     from kurrent.web import context, fragments
 

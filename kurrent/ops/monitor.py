@@ -155,6 +155,14 @@ class Monitor:
         readings = self._readings
         return {env: readings[env] for env in config.environments()}
 
+    def reading(self, env: str) -> Reading:
+        """One environment's reading (read now when the monitor is not running)."""
+        if self.running and env in self._readings:
+            return self._readings[env]
+        reading = self._read(env)
+        self._store(reading)
+        return reading
+
     def peek(self) -> dict[str, Reading]:
         """Whatever is known now, possibly nothing; no I/O."""
         return dict(self._readings)

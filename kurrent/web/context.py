@@ -132,6 +132,14 @@ class _RecentCounts:
 recent_counts = _RecentCounts()
 
 
+def sync_or_none(env: str, health: Any) -> Any:
+    """The projector's lag reading on `env` (a SyncStatus), or None while the node does
+    not answer; this process's reading (kurrent.ops.monitor), at most a sync interval old."""
+    if health.state not in WRITABLE_STATES:
+        return None
+    return monitor.reading(env).sync
+
+
 def status_cards(shown: str) -> list[dict[str, Any]]:
     """One card per environment for the status panel, from this process's readings
     (kurrent.ops.monitor): connection health, projector lag (or why it is unknown), the
