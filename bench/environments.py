@@ -136,6 +136,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         bench = Bench(Path(tmp), args.sync_ms)
         bench.site.manage("migrate", "--no-input", "-v", "0")
+        bench.site.manage("collectstatic", "--no-input", "-v", "0")
         bench.site.add_users({"admin": "admin"}, PASSWORD)
         for env in ENVS:
             bench.start(env)
