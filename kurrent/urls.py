@@ -3,7 +3,16 @@
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from kurrent.web.views import dashboard, entries, events, records, tokens, userdata, users
+from kurrent.web.views import (
+    dashboard,
+    entries,
+    events,
+    records,
+    schemas,
+    tokens,
+    userdata,
+    users,
+)
 
 record_urls = [
     path("new/", records.record_create, name="kurrent-record-create"),
@@ -44,6 +53,11 @@ dashboard_urls = [
     path("events/", events.events, name="kurrent-events"),
     path("tokens/", tokens.token_list, name="kurrent-tokens"),
     path("tokens/<int:token_id>/revoke/", tokens.token_revoke, name="kurrent-token-revoke"),
+    path("schemas/", schemas.schema_list, name="kurrent-schemas"),
+    path("schemas/<str:entry_type>/", schemas.schema_detail, name="kurrent-schema"),
+    path(
+        "schemas/<str:entry_type>/replace/", schemas.schema_replace, name="kurrent-schema-replace"
+    ),
 ]
 
 urlpatterns = [

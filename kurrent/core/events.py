@@ -5,6 +5,7 @@ Stream names are chosen here and nowhere else:
     pool-<record uuid>                  one stream record (the seed's "Stream")
     userdata-<user id>-<entry uuid>     one user-data entry of that user
     erasure-<user id>                   the admin's "erase this user" marker
+    schema-<entry type>                 the JSON Schema of a user-data type, by version
 
 Each name starts with a category and a dash, so KurrentDB's category tooling and
 the projector's server-side stream-prefix filter (`STREAM_PREFIXES`) work.
@@ -38,6 +39,9 @@ CONTENT_TYPE = "application/json"
 RECORD_CATEGORY = "pool"
 USERDATA_CATEGORY = "userdata"
 ERASURE_CATEGORY = "erasure"
+# Not in STREAM_PREFIXES: no read-model table follows schemas; the services read the
+# stream itself (its last event is the schema in force, its events the history).
+SCHEMA_CATEGORY = "schema"
 # Server-side stream-name prefix filter of the projector's reads and subscription.
 STREAM_PREFIXES: tuple[str, ...] = (
     f"{RECORD_CATEGORY}-",
@@ -67,6 +71,10 @@ def userdata_prefix(user_id: int) -> str:
 
 def erasure_stream(user_id: int) -> str:
     return f"{ERASURE_CATEGORY}-{user_id}"
+
+
+def schema_stream(entry_type: str) -> str:
+    return f"{SCHEMA_CATEGORY}-{entry_type}"
 
 
 @dataclass(frozen=True)
@@ -224,6 +232,14 @@ class UserErased:
     user_id: int
 
 
+@dataclass(frozen=True)
+class SchemaReplaced:
+    """An admin replaced the JSON Schema of a user-data type (the whole schema)."""
+
+    entry_type: str
+    schema: dict[str, Any]
+
+
 DomainEvent = (
     StreamCreated
     | StreamUpdated
@@ -316,7 +332,12 @@ def _int_or_none(value: Any) -> int | None:
 
 
 def encode(
-    event: DomainEvent, *, stream: str, actor: Any, idempotency_key: str | None, index: int = 0
+    event: DomainEvent | SchemaReplaced,
+    *,
+    stream: str,
+    actor: Any,
+    idempotency_key: str | None,
+    index: int = 0,
 ) -> NewEvent:
     """The NewEvent to append for one domain event."""
     return NewEvent(
@@ -328,7 +349,7 @@ def encode(
     )
 
 
-def _fields_of(event: DomainEvent) -> dict[str, Any]:
+def _fields_of(event: DomainEvent | SchemaReplaced) -> dict[str, Any]:
     """The event's fields, not copied (asdict would copy every nested value; JSON
     encoding does not need it)."""
     return {f.name: getattr(event, f.name) for f in fields(event)}
@@ -429,6 +450,11 @@ def _envelope(
         meta=meta,
         problem=problem,
     )
+
+
+def parse_time(text: Any) -> datetime | None:
+    """A metadata timestamp as an aware UTC datetime; None if it is not one."""
+    return _parse_time(text) if isinstance(text, str) else None
 
 
 def _parse_time(text: str) -> datetime | None:

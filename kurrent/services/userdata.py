@@ -47,7 +47,7 @@ from kurrent.core.events import (
 )
 from kurrent.models import UserDataEntry
 from kurrent.readmodel.rows import entry_from_row
-from kurrent.services import pipeline
+from kurrent.services import pipeline, schemas
 from kurrent.services.common import (
     MAX_QUERY,
     Page,
@@ -120,7 +120,9 @@ def store_user_data(
     append). A live one there: it is updated, expecting `expected_version`, the version
     the caller saw; without one the caller saw none, so Conflict carries the entry now
     stored (nothing is appended, never a second entry). `is_public` and `tags` left
-    None keep what the entry has (new: private, no tags)."""
+    None keep what the entry has (new: private, no tags). A new or changed value must
+    match the type's JSON Schema in force (kurrent.services.schemas): else a
+    ValidationError on `value` names each JSON path and rule."""
     require_writer(actor)
     owner = _owner(actor, user)
     entry_type = clean_entry_type(entry_type)
@@ -138,6 +140,8 @@ def store_user_data(
     ikey = clean_key(idempotency_key)
     env = env_name(env)
     current = _at_address(env, owner.pk, entry_type, category)
+    if current is None or current.value != value:
+        schemas.check_value(entry_type, value, env)
     if current is None:
         return _create_at_address(actor, owner, env, entry_type, category, wanted, key, ikey)
     return _store_over(actor, env, current, wanted, expected, ikey)
@@ -293,18 +297,23 @@ def update_entry(
         wanted["tags"] = clean_tags(tags)
     if is_public is not None:
         wanted["is_public"] = clean_bool("is_public", is_public)
-    if category is not None:
-        _same_category(env_name(env), entry_id, clean_category(category))
+    if category is not None or value is not None:
+        current = pipeline.load(ENTRIES, env_name(env), entry_id)
+        if current is not None and category is not None:
+            _same_category(current, clean_category(category))
+        if current is not None and value is not None and wanted["value"] != current.value:
+            # Only a changed value meets the schema in force: an entry stored before it
+            # keeps its value through a change of tags or visibility.
+            schemas.check_value(current.entry_type, wanted["value"], env)
     ikey = clean_key(idempotency_key)
     return pipeline.update(
         ENTRIES, actor, env_name(env), entry_id, expected=expected, wanted=wanted, key=ikey
     )
 
 
-def _same_category(env: str, entry_id: str, category: str) -> None:
+def _same_category(current: Entry, category: str) -> None:
     """The category is half an entry's address: it stays what it was stored as."""
-    current = pipeline.load(ENTRIES, env, entry_id)
-    if current is not None and current.category != category:
+    if current.category != category:
         raise ValidationError(
             "category",
             "names the entry (with its type) and cannot be changed: store the value "

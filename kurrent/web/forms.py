@@ -164,6 +164,18 @@ class EntryEditForm(forms.Form):
     idempotency_key = forms.UUIDField(widget=forms.HiddenInput)
 
 
+class SchemaForm(forms.Form):
+    """An admin's replacement of a user-data type's JSON Schema (the whole schema)."""
+
+    schema = forms.CharField(
+        label="JSON Schema",
+        widget=forms.Textarea(attrs={"rows": 18, "spellcheck": "false"}),
+        help_text="Draft 2020-12. A description on a pattern or format rule words its message.",
+    )
+    expected_version = forms.IntegerField(widget=forms.HiddenInput, min_value=0)
+    idempotency_key = forms.UUIDField(widget=forms.HiddenInput)
+
+
 class VisibilityForm(forms.Form):
     is_public = forms.BooleanField(required=False)
     expected_version = forms.IntegerField(widget=forms.HiddenInput, min_value=0)

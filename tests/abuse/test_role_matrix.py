@@ -95,6 +95,10 @@ RULES: dict[str, Rule] = {
     # revoking a token that is not theirs says so and goes back to the page).
     "kurrent-tokens": Rule(ok=GET_POST()),
     "kurrent-token-revoke": Rule(ok=POST(302)),
+    # Schemas: everyone signed in reads them; replacing one is for admins.
+    "kurrent-schemas": Rule(ok=GET()),
+    "kurrent-schema": Rule(ok=GET()),
+    "kurrent-schema-replace": Rule(ok=POST(), roles=ADMINS),
 }
 # Django's admin site needs is_staff, which none of the four roles has: every request
 # is sent to its sign-in page (302), whatever the method. That page sends anonymous
@@ -142,6 +146,7 @@ def concrete_url(route: str, world) -> str:
     samples = {
         "record_id": world.record.id,
         "entry_id": world.entry.id,
+        "entry_type": "preferences",
         "user_id": str(world.users["owner"].pk),
         "version": "0",
         "token_id": "1",

@@ -49,7 +49,7 @@ class TestEntries:
         assert changed.tags == ("ui", "colour")
         assert userdata.get_entry(alice, entry.id) == changed
         with pytest.raises(Conflict) as info:
-            userdata.update_entry(alice, entry.id, expected_version=0, value={"theme": "dim"})
+            userdata.update_entry(alice, entry.id, expected_version=0, value={"theme": "system"})
         assert info.value.current_version == 1
 
         userdata.delete_entry(alice, entry.id, expected_version=1)

@@ -162,11 +162,11 @@ class TestReadByAddress:
         assert (changed.version, changed.value) == (1, {"theme": "light"})
         with pytest.raises(Conflict):
             userdata.update_user_data(
-                alice, alice, "preferences", "display", {"theme": "x"}, expected_version=0
+                alice, alice, "preferences", "display", {"theme": "system"}, expected_version=0
             )
         with pytest.raises(NotFound):
             userdata.update_user_data(
-                alice, alice, "preferences", "nothing", {"theme": "x"}, expected_version=0
+                alice, alice, "preferences", "nothing", {"theme": "system"}, expected_version=0
             )
         with pytest.raises(NotFound):  # bob cannot see alice's private entry at all
             userdata.delete_user_data(bob, alice, "preferences", "display")

@@ -24,7 +24,7 @@ from kurrent.services.roles import EDITOR
 SPECIES = ("emperor", "king", "adelie", "gentoo", "chinstrap", "macaroni", "rockhopper")
 COLONIES = ("Cape Crozier", "Snow Hill", "Halley Bay", "Point Geologie", "Deception Island")
 TAGS = ("census", "breeding", "moult", "chicks", "survey", "weather", "tagged", "foraging")
-THEMES = ("light", "dark", "auto")
+THEMES = ("light", "dark", "system")  # the preferences schema's themes
 
 
 @dataclass

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from kurrent.core.errors import Forbidden, NotFound, ValidationError
-from kurrent.services import userdata
+from kurrent.services import schemas, userdata
 from kurrent.web import context as web
 from kurrent.web.access import can_edit, get_entry_or_deleted
 from kurrent.web.forms import DeleteForm, DiffForm, new_idempotency_key
@@ -44,6 +44,7 @@ def entry_detail(request: HtmxHttpRequest, entry_id: str) -> HttpResponse:
         "page": "userdata",
         "env": env,
         "entry": entry,
+        "notice": schemas.notices([entry], env).get(entry.id),
         "history": history,
         "history_error": history_error,
         "can_edit": can_edit(request.user, entry) and not entry.deleted,

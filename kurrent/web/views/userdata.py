@@ -18,7 +18,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from kurrent.services import roles, userdata
+from kurrent.services import roles, schemas, userdata
 from kurrent.web import context as web
 from kurrent.web.access import get_entry, get_rw_entry
 from kurrent.web.forms import (
@@ -52,7 +52,9 @@ def _grouped(entries_by_type: dict[str, list[Any]]) -> list[tuple[str, list[tupl
 def userdata_ctx(request: HtmxHttpRequest, env: str, owner: Any) -> dict[str, Any]:
     """`owner`'s entries as `request.user` may see them (also the admins' Users pages)."""
     entries = userdata.list_entries(request.user, user=owner, env=env)
+    every = [e for group in entries.values() for e in group]
     return {
+        "notices": schemas.notices(every, env),
         "env": env,
         "owner": owner,
         "is_self": owner.pk == request.user.pk,
@@ -110,6 +112,10 @@ def entry_create(request: HtmxHttpRequest) -> HttpResponse:
     ctx = userdata_ctx(request, env, request.user)
     ctx["page"] = "userdata"
     ctx["store_form"] = form
+    if outcome.conflict is not None:
+        # (user, type, category) names one entry: point at the one stored there.
+        form.add_error(None, str(outcome.conflict))
+        ctx["existing"] = outcome.conflict.current
     if request.htmx:
         return render(request, "kurrent/userdata.html#store-form", ctx)
     return render(request, "kurrent/userdata.html", ctx, status=outcome.status)
@@ -167,6 +173,7 @@ def entry_edit(request: HtmxHttpRequest, entry_id: str) -> HttpResponse:
         "page": "userdata",
         "env": env,
         "entry": entry,
+        "notice": schemas.notices([entry], env).get(entry.id),
         "form": form,
         "conflict": conflict,
         "write_blocked": blocked,
@@ -208,7 +215,13 @@ def entry_visibility(request: HtmxHttpRequest, entry_id: str) -> HttpResponse:
         )
 
     if request.htmx:
-        ctx = {"entry": entry, "entry_error": error, "write_blocked": blocked, "can_change": True}
+        ctx = {
+            "entry": entry,
+            "entry_error": error,
+            "write_blocked": blocked,
+            "can_change": True,
+            "notices": schemas.notices([entry], env),
+        }
         ctx["toggled"] = outcome.done  # focus back on the button, the change read out
         return render(request, "partials/entry_card.html", ctx)
     if error:
