@@ -18,6 +18,9 @@ its events are applied again one at a time, each in a savepoint, and only those 
 database refuses are skipped. A failure of the database itself (it is down, locked or
 full) is not an event's fault: it is raised, the transaction rolls back, and the
 caller tries again later.
+
+A little over 500 lines on purpose: the transaction, the rules for skipping and the
+fold into rows are the one writer, and read best as one module.
 """
 
 from __future__ import annotations
