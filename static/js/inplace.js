@@ -39,10 +39,14 @@
   // are also read out through the page's live region (#announcer in base.html), unless
   // the focus is on them already (then the screen reader reads them anyway).
   var answered = null;
+  function isSubmit(detail) {
+    var config = detail.requestConfig;
+    return Boolean(config && config.verb && config.verb !== "get");
+  }
+  // Only a submit's answer moves the focus; a list reloading meanwhile (a GET) does not.
   document.addEventListener("htmx:beforeSwap", function (event) {
-    var config = event.detail.requestConfig;
     var target = event.detail.target;
-    answered = config && config.verb && config.verb !== "get" && target && target.id ? target.id : null;
+    if (isSubmit(event.detail) && target && target.id) answered = target.id;
   });
 
   function focusable(element) {
@@ -61,8 +65,8 @@
     }, 50);
   }
 
-  document.addEventListener("htmx:afterSettle", function () {
-    if (!answered) return;
+  document.addEventListener("htmx:afterSettle", function (event) {
+    if (!answered || !isSubmit(event.detail)) return;
     var root = document.getElementById(answered);
     answered = null;
     if (!root) return;

@@ -180,8 +180,10 @@ def dashboard(request: HtmxHttpRequest) -> HttpResponse:
 
 def _details_ctx() -> dict[str, Any]:
     """The status page's per-environment latencies and events chart (kurrent.web.charts)."""
+    # Environments with a node to talk to (dev always: the embedded one by default).
+    envs = [env for env in config.environments() if config.get_profile(env).is_configured]
     return {
-        "details": charts.status_details(config.environments()),
+        "details": charts.status_details(envs),
         "minutes": charts.EVENT_MINUTES,
     }
 
