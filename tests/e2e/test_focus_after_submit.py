@@ -69,9 +69,7 @@ def test_a_conflict_focuses_the_conflict_and_says_so(new_page, alice):
     assert page.errors == []
 
 
-def test_a_visibility_toggle_keeps_focus_on_its_button_and_reads_out_the_change(
-    new_page, alice
-):
+def test_a_visibility_toggle_keeps_focus_on_its_button_and_reads_out_the_change(new_page, alice):
     made = entry(alice, category="contact", is_public=False)
     page = new_page(user=alice)
     page.goto("/kurrent-db-demo/me/")

@@ -30,10 +30,18 @@ CARD_ROWS_JS = """() => Array.from(document.querySelectorAll(".entry-grid")).map
 @pytest.fixture
 def world(admin_user, alice):
     record = records.create_record(
-        alice, name="Emperor colony census", data={"count": 318, "site": "Halley Bay"},
-        tags=["census", "emperor"], is_public=True,
+        alice,
+        name="Emperor colony census",
+        data={"count": 318, "site": "Halley Bay"},
+        tags=["census", "emperor"],
+        is_public=True,
     )
-    records.update_record(alice, record.id, expected_version=0, data={"count": 320, "site": "Halley Bay", "chicks": 41})
+    records.update_record(
+        alice,
+        record.id,
+        expected_version=0,
+        data={"count": 320, "site": "Halley Bay", "chicks": 41},
+    )
     records.create_record(alice, name=LONG_NAME, data={}, is_public=True)
     for name in ("penguin1", "researcher-adelie", "chinstrap_observer"):
         _user(name, "editor")
@@ -47,7 +55,9 @@ def world(admin_user, alice):
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 @pytest.mark.parametrize("width", [375, 1400])
-def test_polish_screenshots_and_layout(new_page, admin_user, alice, world, screenshots, width, scheme):
+def test_polish_screenshots_and_layout(
+    new_page, admin_user, alice, world, screenshots, width, scheme
+):
     User.objects.filter(pk=admin_user.pk).update(is_staff=True)
     page = new_page(user=admin_user, width=width, scheme=scheme)
     pages = {
@@ -61,7 +71,9 @@ def test_polish_screenshots_and_layout(new_page, admin_user, alice, world, scree
     for name, url in pages.items():
         page.goto(url)
         expect(page.locator("body")).to_be_visible()
-        page.screenshot(path=str(screenshots / f"polish-{name}-{width}-{scheme}.png"), full_page=True)
+        page.screenshot(
+            path=str(screenshots / f"polish-{name}-{width}-{scheme}.png"), full_page=True
+        )
         scroll = page.evaluate("document.documentElement.scrollWidth")
         assert scroll <= width, f"{name} is {scroll} px wide at {width}"
 
