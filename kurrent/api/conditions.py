@@ -71,6 +71,13 @@ def required_version(if_match: str | None) -> int:
     return int(found.group(1))
 
 
+def optional_version(if_match: str | None) -> int | None:
+    """As required_version, for writes where If-Match may be left out (a restore)."""
+    if if_match is None or not if_match.strip():
+        return None
+    return required_version(if_match)
+
+
 def stale(conflict: Conflict, to_json: Any) -> Problem:
     """The 412 for an If-Match that no longer matches: the current version and values."""
     version = conflict.current_version

@@ -18,6 +18,7 @@ from kurrent.api.conditions import (
     clean_idempotency_key,
     decode_cursor,
     idempotent,
+    optional_version,
     page_links,
     required_version,
     set_etag,
@@ -205,6 +206,34 @@ def delete_record(
         except Conflict as exc:
             raise stale(exc, record_json) from None
     return Status(204, None)
+
+
+@router.post("/records/{record_id}/restore", response={200: RecordOut, **CHANGE}, summary="Restore")
+def restore_record(
+    request: HttpRequest,
+    record_id: str,
+    response: HttpResponse,
+    if_match: str | None = IfMatch,
+    idempotency_key: str | None = IdempotencyKey,
+) -> Any:
+    """Bring a deleted record back as it was when deleted (StreamRestored): its owner or
+    an admin. If-Match is optional here: the version of the delete."""
+    user, env = actor(request), current_env()
+    # A deleted record is seen through its history (404 for someone else's private one).
+    visible(lambda: records.record_history(user, record_id, env=env), MISSING)
+    expected = optional_version(if_match)
+    ensure_writable(user, env)
+    key = clean_idempotency_key(idempotency_key)
+    with idempotent(request, user, key) as replay:
+        try:
+            record = records.restore_record(
+                user, record_id, expected_version=expected, idempotency_key=key, env=env
+            )
+        except Conflict as exc:
+            raise stale(exc, record_json) from None
+    set_etag(response, record.version)
+    _replayed(response, replay)
+    return record_json(record)
 
 
 @router.get(
