@@ -15,7 +15,7 @@ from typing import Any
 from csp.decorators import csp_update
 from ninja import NinjaAPI
 
-from kurrent.api import adminops, problems, records, status, userdata
+from kurrent.api import adminops, problems, records, status, typeschemas, userdata
 from kurrent.api.auth import BearerToken, PerTokenThrottle, SessionWithCsrf
 
 DESCRIPTION = """\
@@ -57,5 +57,6 @@ api = PoolAPI(
 problems.install(api)
 api.add_router("", records.router)
 api.add_router("", userdata.router)
+api.add_router("", typeschemas.router)
 api.add_router("", status.router)
 api.add_router("", adminops.router)

@@ -45,6 +45,9 @@ class Api:
     def patch(self, path: str, body: Any = None, **headers: str) -> Any:
         return self._send("patch", path, {} if body is None else body, headers)
 
+    def put(self, path: str, body: Any = None, **headers: str) -> Any:
+        return self._send("put", path, {} if body is None else body, headers)
+
     def delete(self, path: str, **headers: str) -> Any:
         return self.client.delete(path, headers=self._headers(headers))
 

@@ -187,3 +187,37 @@ class TestRecordRestore:
         records.delete_record(alice, r.id, expected_version=0)
         stale = api_as(alice).post(f"/api/v1/records/{r.id}/restore", **{"If-Match": '"0"'})
         assert stale.status_code == 412 and stale.json()["current_version"] == 1
+
+
+class TestSchemas:
+    def test_everyone_reads_the_schemas(self, carol, api_as):
+        api = api_as(carol)
+        every = api.get("/api/v1/schemas").json()
+        assert [s["entry_type"] for s in every] == [
+            "profile",
+            "preferences",
+            "settings",
+            "data",
+            "custom",
+        ]
+        one = api.get("/api/v1/schemas/preferences")
+        assert one.status_code == 200 and one["ETag"] == '"0"' and one.json()["shipped"] is True
+        assert api.get("/api/v1/schemas/diary").status_code == 422
+
+    def test_admins_replace_a_schema_with_if_match(self, admin_user, alice, api_as):
+        schema = {"type": "object", "required": ["email"]}
+        url = "/api/v1/schemas/custom"
+        assert api_as(alice).put(url, schema, **{"If-Match": '"0"'}).status_code == 403
+        api = api_as(admin_user)
+        assert api.put(url, schema).status_code == 428
+        done = api.put(url, schema, **{"If-Match": '"0"'})
+        assert done.status_code == 200 and done.json()["version"] == 1 and done["ETag"] == '"1"'
+        assert api.put(url, schema, **{"If-Match": '"0"'}).status_code == 412
+        bad = api.put(url, {"type": "no-such-type"}, **{"If-Match": '"1"'})
+        assert bad.status_code == 422 and bad.json()["field"] == "schema"
+        history = api.get(f"{url}/history").json()
+        assert [h["version"] for h in history] == [0, 1]
+        refused = api_as(alice).post(
+            "/api/v1/userdata", {"entry_type": "custom", "category": "x", "value": {"n": 1}}
+        )
+        assert refused.status_code == 422 and refused.json()["field"] == "value"
