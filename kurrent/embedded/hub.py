@@ -98,7 +98,14 @@ class Hub:
     # -- dispatch --------------------------------------------------------------------------------
 
     def _committed(self, records: list[StoredEvent]) -> None:
-        """Store listener (writer thread): hand the commit over to the loop."""
+        """Store listener (writer thread): hand the commit over to the loop.
+
+        With no subscription registered there is nothing to hand over, and no reason to wake
+        the loop: a subscription registered after this check reads the store's head after
+        the commit published it, so it catches these records up from the store.
+        """
+        if not self._by_stream and not self._all:
+            return
         with contextlib.suppress(RuntimeError):  # a closed loop: the node is stopping
             self._loop.call_soon_threadsafe(self._dispatch, records)
 
@@ -111,11 +118,28 @@ class Hub:
                     for subscriber in tuple(group):
                         subscriber.inbox.append(record)
                         self._woken(subscriber)
+        if not self._all:
+            return
+        count = len(records)
+        # Subscriptions with the same filter share its function (wire.record_filter), so each
+        # record is judged once per distinct filter, not once per subscription.
+        verdicts: dict[Callable[[StoredEvent], bool], tuple[list[bool], bool]] = {}
         for subscriber in tuple(self._all):
             accept, interval, inbox = subscriber.accept, subscriber.interval, subscriber.inbox
+            if accept is None:
+                matched, any_matched = None, True
+            else:
+                found = verdicts.get(accept)
+                if found is None:
+                    judged = [accept(record) for record in records]
+                    found = verdicts[accept] = (judged, any(judged))
+                matched, any_matched = found
+            if not any_matched and (not interval or subscriber.counted + count < interval):
+                subscriber.counted += count if interval else 0
+                continue  # nothing for this one, and no checkpoint due
             before = len(inbox)
-            for record in records:
-                if accept is None or accept(record):
+            for index, record in enumerate(records):
+                if matched is None or matched[index]:
                     inbox.append(record)
                 if interval:
                     subscriber.counted += 1

@@ -151,7 +151,6 @@ class Store(Reads):
             self._last_position: int = last.position
             self._next_position = last.position + record_size(last)
         self._ring: list[StoredEvent] = []
-        self._ring_bytes = 0
         self._recent_ids = _RecentIds(RECENT_IDS)
         self._recent_ids.update(
             ((stream, event_id), (revision, position))
@@ -346,11 +345,13 @@ class Store(Reads):
             return
         records = txn.records
         with self.changed:
-            self._ring.extend(records)
-            self._ring_bytes += sum(len(r.data) + len(r.metadata) + 200 for r in records)
+            ring = self._ring
+            ring.extend(records)
             self._last_position = records[-1].position
             self._next_position = txn.next_position
-            if len(self._ring) > RING_MAX_RECORDS or self._ring_bytes > RING_MAX_BYTES:
+            # The ring is a contiguous stretch of the log, so its size is a difference of
+            # positions (log offsets): no per-record sum on the write path.
+            if len(ring) > RING_MAX_RECORDS or self._ring_bytes > RING_MAX_BYTES:
                 self._trim_ring()
             self.changed.notify_all()
         for listener in self._listeners:
@@ -359,13 +360,16 @@ class Store(Reads):
             except Exception:
                 log.exception("a commit listener failed")
 
+    @property
+    def _ring_bytes(self) -> int:
+        """Bytes of log the ring holds (its records are contiguous, from ring[0] on)."""
+        return self._next_position - self._ring[0].position if self._ring else 0
+
     def _trim_ring(self) -> None:
         keep = len(self._ring) // 2
-        dropped = self._ring[:-keep] if keep else self._ring
         self._ring = self._ring[-keep:] if keep else []
-        self._ring_bytes -= sum(len(r.data) + len(r.metadata) + 200 for r in dropped)
         if self._ring_bytes > RING_MAX_BYTES:
-            self._ring, self._ring_bytes = [], 0
+            self._ring = []
 
     def _load_head(self, stream: str) -> Head:
         """Committed state of a stream (writer only: runs under the commit lock)."""

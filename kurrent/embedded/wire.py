@@ -85,12 +85,12 @@ def proposed_event(message, max_event_bytes: int) -> ProposedEvent:
             event_id = str(uuid.UUID(event_id))
         except ValueError as error:
             raise BadRequest(f"'{event_id}' is not a valid event id") from error
-    size = len(event_type.encode()) + len(message.data) + len(message.custom_metadata)
+    # Each read of a bytes field copies it: read data and custom metadata once.
+    data, custom = message.data, message.custom_metadata
+    size = len(event_type.encode()) + len(data) + len(custom)
     if size > max_event_bytes:
         raise EventTooLarge(event_id, size, max_event_bytes)
-    return ProposedEvent(
-        event_id, event_type, content_type == JSON, message.data, message.custom_metadata
-    )
+    return ProposedEvent(event_id, event_type, content_type == JSON, data, custom)
 
 
 def recorded_event(record: StoredEvent) -> RecordedEvent:
@@ -173,14 +173,20 @@ def record_filter(options: streams_pb2.ReadReq.Options) -> RecordFilter | None:
         return None
     expression = getattr(filter_options, which)
     field = 1 if which == "stream_identifier" else 4  # StoredEvent.stream / StoredEvent.type
-    if expression.regex:
+    return _compiled_filter(field, expression.regex, tuple(expression.prefix))
+
+
+@functools.lru_cache(maxsize=1024)
+def _compiled_filter(field: int, regex: str, prefixes: tuple[str, ...]) -> RecordFilter:
+    """One function per distinct filter, so that the live fan-out can judge a record once for
+    every subscription with the same filter (`hub.Hub._dispatch`)."""
+    if regex:
         try:
-            pattern = re.compile(expression.regex)
+            pattern = re.compile(regex)
         except re.error as error:
             raise BadRequest(f"Invalid filter regex: {error}") from error
         search = pattern.search
         return lambda record: search(record[field]) is not None
-    prefixes = tuple(expression.prefix)
     if prefixes:
         return lambda record: record[field].startswith(prefixes)
     return lambda record: False

@@ -261,3 +261,42 @@ def test_a_hundred_and_twenty_live_subscriptions_at_once(node, stream):
         subscription.stop()
     assert client.get_current_version(stream) == 2
     client.close()
+
+
+def test_live_subscriptions_sharing_a_filter_each_get_their_events_and_checkpoints(client, stream):
+    """The live fan-out judges a record once per distinct filter; every subscription still
+    gets exactly its matches and its own checkpoints (window x multiplier, counted by it)."""
+    noise = stream + "-noise"
+    client.append_to_stream(noise, events=events(1), current_version=StreamState.NO_STREAM)
+
+    def subscribe(window: int, pattern: str = stream + "$"):
+        return client.subscribe_to_all(
+            from_end=True,
+            filter_include=[pattern],
+            filter_by_stream_name=True,
+            include_checkpoints=True,
+            window_size=window,
+            checkpoint_interval_multiplier=1,
+            timeout=TIMEOUT,
+        )
+
+    same = [subscribe(4), subscribe(4), subscribe(6)]
+    other = subscribe(4, noise + "$")
+    positions = [
+        client.append_to_stream(noise, events=e, current_version=StreamState.ANY)
+        for e in events(12)
+    ]
+    client.append_to_stream(stream, events=events(1, "Match"), current_version=StreamState.ANY)
+    for subscription, window in zip(same, (4, 4, 6), strict=True):
+        got = take_until(subscription, is_type("Match"))
+        checkpoints = [i.commit_position for i in got if isinstance(i, Checkpoint)]
+        assert checkpoints == positions[window - 1 :: window]
+        assert [i.type for i in got if not isinstance(i, Checkpoint)] == ["Match"]
+    got = []
+    for item in other:
+        if not isinstance(item, Checkpoint):
+            got.append(item.commit_position)
+        if len(got) == len(positions):
+            break
+    other.stop()
+    assert got == positions
