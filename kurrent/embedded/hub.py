@@ -134,9 +134,17 @@ class Hub:
                     judged = [accept(record) for record in records]
                     found = verdicts[accept] = (judged, any(judged))
                 matched, any_matched = found
-            if not any_matched and (not interval or subscriber.counted + count < interval):
-                subscriber.counted += count if interval else 0
-                continue  # nothing for this one, and no checkpoint due
+            if not any_matched:
+                # Only checkpoints can be due: after the record that completes each interval.
+                if interval:
+                    first = interval - subscriber.counted - 1
+                    if first < count:
+                        inbox.extend(records[i].position for i in range(first, count, interval))
+                        subscriber.counted = (count - 1 - first) % interval
+                        self._woken(subscriber)
+                    else:
+                        subscriber.counted += count
+                continue
             before = len(inbox)
             for index, record in enumerate(records):
                 if matched is None or matched[index]:

@@ -282,10 +282,10 @@ def test_live_subscriptions_sharing_a_filter_each_get_their_events_and_checkpoin
 
     same = [subscribe(4), subscribe(4), subscribe(6)]
     other = subscribe(4, noise + "$")
-    positions = [
-        client.append_to_stream(noise, events=e, current_version=StreamState.ANY)
-        for e in events(12)
-    ]
+    for one in events(12):  # commits of one record, then one of nine
+        client.append_to_stream(noise, events=one, current_version=StreamState.ANY)
+    client.append_to_stream(noise, events=events(9), current_version=StreamState.ANY)
+    positions = [e.commit_position for e in client.get_stream(noise)][1:]
     client.append_to_stream(stream, events=events(1, "Match"), current_version=StreamState.ANY)
     for subscription, window in zip(same, (4, 4, 6), strict=True):
         got = take_until(subscription, is_type("Match"))
