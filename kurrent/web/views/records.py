@@ -22,6 +22,7 @@ from django_htmx.http import trigger_client_event
 from kurrent.core.errors import Forbidden, KurrentError, NotFound, ValidationError
 from kurrent.services import records, roles
 from kurrent.web import context as web
+from kurrent.web import merging
 from kurrent.web.access import can_edit, get_record, get_record_or_deleted, get_rw_record
 from kurrent.web.forms import (
     DeleteForm,
@@ -201,16 +202,22 @@ def record_edit(request: HtmxHttpRequest, record_id: str) -> HttpResponse:
         form = RecordEditForm(request.POST)
 
         def update(data: dict[str, Any]) -> Any:
+            version = data["expected_version"]
+            values = merging.apply_choices(
+                request.POST,
+                {name: data[name] for name in RECORD_FIELDS},
+                lambda: merging.fields_of(
+                    records.record_at_version(request.user, record_id, version, env=env),
+                    RECORD_FIELDS,
+                ),
+            )
             return records.update_record(
                 request.user,
                 record_id,
-                expected_version=data["expected_version"],
-                name=data["name"],
-                data=data["data"],
-                tags=data["tags"],
-                is_public=data["is_public"],
+                expected_version=version,
                 idempotency_key=str(data["idempotency_key"]),
                 env=env,
+                **values,
             )
 
         outcome = submit(
@@ -251,10 +258,20 @@ def _conflict(
     rows = _conflict_rows(current, form)
     try:
         meanwhile = records.diff_versions(request.user, record_id, seen, current_version, env=env)
+        base = records.record_at_version(request.user, record_id, seen, env=env)
     except KurrentError:
-        meanwhile = None
-    retry = retry_form(RecordEditForm, request.POST, current_version)
+        meanwhile, base = None, None
+    post = request.POST
+    merge = None
+    if base is not None:
+        # The three-way merge, ready to save: the form holds it, against the version now.
+        mine = {name: form.cleaned_data[name] for name in RECORD_FIELDS}
+        merged = merging.merge(base, current, mine, RECORD_FIELDS)
+        post = merging.form_data(request.POST, merged, json_fields=("data",))
+        merge = merging.context(merged)
+    retry = retry_form(RecordEditForm, post, current_version)
     conflict = {
+        "merge": merge,
         "message": str(exc),
         "seen": seen,
         "current": current,

@@ -18,8 +18,10 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
+from kurrent.core.errors import KurrentError
 from kurrent.services import roles, schemas, userdata
 from kurrent.web import context as web
+from kurrent.web import merging
 from kurrent.web.access import get_entry, get_rw_entry
 from kurrent.web.forms import (
     DeleteForm,
@@ -33,6 +35,9 @@ from kurrent.web.forms import (
 )
 from kurrent.web.http import HtmxHttpRequest, done, login_required, query_string
 from kurrent.web.outcomes import INVALID, submit, submit_delete
+
+# The fields of the edit form, merged field by field (and key by key) after a conflict.
+ENTRY_FIELDS = ("value", "tags", "is_public")
 
 
 def _grouped(entries_by_type: dict[str, list[Any]]) -> list[tuple[str, list[tuple[str, list]]]]:
@@ -143,15 +148,22 @@ def entry_edit(request: HtmxHttpRequest, entry_id: str) -> HttpResponse:
         form = EntryEditForm(request.POST)
 
         def update(data: dict[str, Any]) -> Any:
+            version = data["expected_version"]
+            values = merging.apply_choices(
+                request.POST,
+                {name: data[name] for name in ENTRY_FIELDS},
+                lambda: merging.fields_of(
+                    userdata.entry_at_version(request.user, entry_id, version, env=env),
+                    ENTRY_FIELDS,
+                ),
+            )
             return userdata.update_entry(
                 request.user,
                 entry_id,
-                expected_version=data["expected_version"],
-                value=data["value"],
-                tags=data["tags"],
-                is_public=data["is_public"],
+                expected_version=version,
                 idempotency_key=str(data["idempotency_key"]),
                 env=env,
+                **values,
             )
 
         outcome = submit(
@@ -165,8 +177,20 @@ def entry_edit(request: HtmxHttpRequest, entry_id: str) -> HttpResponse:
             exc = outcome.conflict
             current = exc.current or get_entry(request, env, entry_id)
             version = current.version if exc.current_version is None else exc.current_version
-            form = retry_form(EntryEditForm, request.POST, version)
-            conflict = {"current": current, "message": str(exc)}
+            conflict = {"current": current, "message": str(exc), "merge": None}
+            post = request.POST
+            try:
+                seen = form.cleaned_data["expected_version"]
+                base = userdata.entry_at_version(request.user, entry_id, seen, env=env)
+            except KurrentError:
+                base = None
+            if base is not None:
+                # The three-way merge, ready to save against the version now.
+                mine = {name: form.cleaned_data[name] for name in ENTRY_FIELDS}
+                merged = merging.merge(base, current, mine, ENTRY_FIELDS)
+                post = merging.form_data(request.POST, merged, json_fields=("value",))
+                conflict["merge"] = merging.context(merged)
+            form = retry_form(EntryEditForm, post, version)
         status = outcome.status
 
     ctx = {
