@@ -187,6 +187,49 @@ class TestReadByAddress:
         assert len(our_events()) == 1
 
 
+def _store_elsewhere(raw_client, user, value) -> str:
+    """UserDataStored by another program, in a stream of its own choosing (not the
+    address's): the id of the entry it makes."""
+    entry_id = str(uuid.uuid4())
+    data = {
+        "entry_id": entry_id,
+        "owner_id": user.pk,
+        "owner": user.username,
+        "entry_type": "profile",
+        "category": "about",
+        "value": value,
+        "tags": [],
+        "is_public": False,
+    }
+    raw_client.append_to_stream(
+        userdata_stream(user.pk, entry_id),
+        events=NewEvent(type="UserDataStored", data=json.dumps(data).encode()),
+        current_version=StreamState.NO_STREAM,
+    )
+    projector.catch_up("dev")
+    return entry_id
+
+
+class TestRestoreAtAnAddress:
+    def test_an_older_entry_is_not_restored_over_the_one_at_its_address(
+        self, kdb, alice, raw_client, our_events
+    ):
+        # Another program stored an entry, it was deleted, and that program stored a
+        # second one at the same address: bringing the first back would make two, so
+        # it is refused, naming the category, and nothing is appended.
+        old = _store_elsewhere(raw_client, alice, {"bio": "old"})
+        userdata.delete_entry(alice, old)
+        new = _store_elsewhere(raw_client, alice, {"bio": "new"})
+        count = len(our_events())
+
+        with pytest.raises(ValidationError) as info:
+            userdata.restore_entry(alice, old)
+
+        assert info.value.field == "category"
+        assert len(our_events()) == count
+        assert userdata.get_user_data(alice, alice, "profile")["about"].id == new
+
+
 class TestReadModelUniqueness:
     def test_a_second_entry_at_an_address_from_another_program_is_skipped(
         self, kdb, alice, raw_client

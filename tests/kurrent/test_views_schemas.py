@@ -151,6 +151,18 @@ class TestNoticeOnOldEntries:
         assert "does not match the preferences schema" in card
         assert "theme: must be one of dark" in card
 
+    def test_the_directory_shows_the_notice_too(self, client, alice, bob, admin_user):
+        userdata.store_user_data(alice, "preferences", "display", {"theme": "light"}, True)
+        schemas.replace_schema(admin_user, "preferences", STRICT, expected_version=0)
+        client.force_login(bob)
+        body = client.get("/kurrent-db-demo/directory/").content.decode()
+        assert "Stored before the preferences schema changed" in body
+        assert "theme: must be one of dark" in body
+
+    def test_admins_find_the_schemas_in_the_menu(self, client, alice, admin_user):
+        client.force_login(admin_user)
+        assert f'href="{LIST}"' in client.get("/kurrent-db-demo/").content.decode()
+
     def test_entries_that_fit_and_are_newer_show_none(self, client, alice):
         userdata.store_user_data(alice, "preferences", "display", {"theme": "light"})
         client.force_login(alice)

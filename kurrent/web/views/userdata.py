@@ -312,6 +312,7 @@ def directory(request: HtmxHttpRequest) -> HttpResponse:
         "query": query,
         "values": values,
         "results": results,
+        "notices": schemas.notices(results.items, env),
         "prev_qs": query_string(values, page=results.page - 1),
         "next_qs": query_string(values, page=results.page + 1),
     }
