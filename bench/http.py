@@ -19,6 +19,11 @@ editor in, and drives each URL with `wrk` (Debian's /usr/bin/wrk) at N connectio
     create-1   the same with one connection: a user's wait when the server is not saturated
                (the target is here; at N connections every create waits for the ones ahead)
     health     GET  /kurrent/health            anonymous, for load balancers
+    json       GET  /bench/trivial-json/       a trivial JSON view: the API's baseline
+    api-get    GET  /api/v1/records/<id>       one record, with a bearer token
+    api-list   GET  /api/v1/records?limit=20   a page of the list, with a bearer token
+    api-create-1 POST /api/v1/records          a JSON create with an Idempotency-Key, one
+                                               connection (the API's create target)
 
 and prints requests/s, median and p95 of each, with the ratios to the baseline measured in
 the same run, then checks the targets. wrk's Lua script signs requests with the session
@@ -60,6 +65,7 @@ class Case:
     signed_in: bool = True
     create: bool = False
     connections: int = 0  # 0: --connections
+    api: bool = False  # a bearer token instead of the session; creates send JSON
 
 
 CASES = [
@@ -71,6 +77,18 @@ CASES = [
     Case("create", f"{DASH}/records/new/", method="POST", htmx=True, create=True),
     Case("create-1", f"{DASH}/records/new/", method="POST", htmx=True, create=True, connections=1),
     Case("health", "/kurrent/health", signed_in=False),
+    Case("json", "/bench/trivial-json/", signed_in=False),
+    Case("api-get", "/api/v1/records/{record_id}", signed_in=False, api=True),
+    Case("api-list", "/api/v1/records?limit=20", signed_in=False, api=True),
+    Case(
+        "api-create-1",
+        "/api/v1/records",
+        method="POST",
+        signed_in=False,
+        create=True,
+        connections=1,
+        api=True,
+    ),
 ]
 # Targets from the issue: (case, what, limit).
 TARGETS = [
@@ -79,6 +97,10 @@ TARGETS = [
     ("search", "p95_ms", 50.0),
     ("create-1", "p95_ms", 20.0),  # issue 11: create over HTTP for one user
     ("health", "p95_ms", 10.0),
+    # issue 15: the API's GETs at half a trivial JSON view's rate or better, its create.
+    ("api-get", "json_ratio", 0.5),
+    ("api-list", "json_ratio", 0.5),
+    ("api-create-1", "p95_ms", 20.0),
 ]
 
 LUA = r"""
@@ -86,6 +108,7 @@ local cookie = "%(cookie)s"
 local csrf = "%(csrf)s"
 local create = %(create)s
 local htmx = %(htmx)s
+local bearer = "%(bearer)s"
 local counter = 0
 local made = 0
 
@@ -103,7 +126,10 @@ function init(args)
   wrk.headers["Host"] = "127.0.0.1"
   if cookie ~= "" then wrk.headers["Cookie"] = cookie end
   if htmx then wrk.headers["HX-Request"] = "true" end
-  if create then
+  if bearer ~= "" then wrk.headers["Authorization"] = "Bearer " .. bearer end
+  if create and bearer ~= "" then
+    wrk.headers["Content-Type"] = "application/json"
+  elseif create then
     wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
     wrk.headers["X-CSRFToken"] = csrf
   end
@@ -113,6 +139,13 @@ function request()
   if not create then return wrk.format() end
   counter = counter + 1
   local key = string.format("%(nonce)s-%%04x-4%%03x-8000-%%012x", tid, counter %% 4096, counter)
+  if bearer ~= "" then
+    wrk.headers["Idempotency-Key"] = key
+    local json = '{"name": "Bench record %(nonce)s-' .. tid .. '-' .. counter ..
+      '", "data": {"species": "emperor", "count": ' .. counter ..
+      '}, "tags": ["bench", "census"], "is_public": true}'
+    return wrk.format(nil, nil, nil, json)
+  end
   local body = "name=Bench+record+%(nonce)s-" .. tid .. "-" .. counter ..
     "&data=%%7B%%22species%%22%%3A%%22emperor%%22%%2C%%22count%%22%%3A" .. counter .. "%%7D" ..
     "&tags=bench+census&is_public=on&idempotency_key=" .. key
@@ -151,6 +184,8 @@ def run_wrk(
     connections: int,
     folder: Path,
     nonce: str = "",
+    bearer: str = "",
+    record_id: str = "",
 ) -> Result:
     cookie = "; ".join(f"{k}={v}" for k, v in browser.cookies.items()) if case.signed_in else ""
     script = folder / f"{case.name}.lua"
@@ -163,6 +198,7 @@ def run_wrk(
             "htmx": "true" if case.htmx else "false",
             "method": case.method,
             "nonce": nonce or new_nonce(),
+            "bearer": bearer if case.api else "",
         }
     )
     command = [
@@ -177,7 +213,7 @@ def run_wrk(
         "10s",
         "--script",
         str(script),
-        base_url + case.path,
+        base_url + case.path.format(record_id=record_id),
     ]
     output = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60)
     line = next((x for x in output.stdout.splitlines() if x.startswith("RESULT ")), None)
@@ -210,10 +246,22 @@ def records_named(site: Site, prefix: str) -> int:
     return int(site.python(code).strip().splitlines()[-1])
 
 
-def check_once(browser: Browser, case: Case) -> None:
+def check_once(browser: Browser, case: Case, bearer: str = "", record_id: str = "") -> None:
     """One request the way wrk will send it, so a broken setup fails loudly, not fast."""
     headers = {"HX-Request": "true"} if case.htmx else {}
-    if case.create:
+    if case.api:
+        anonymous = Browser(f"http://{browser.host}:{browser.port}")
+        auth = {"Authorization": f"Bearer {bearer}"}
+        if case.create:
+            body = json.dumps({"name": "Bench check", "data": {}}).encode()
+            response = anonymous.request(
+                "POST", case.path, body, {**auth, "Content-Type": "application/json"}
+            )
+            ok = response.status == 201
+        else:
+            response = anonymous.get(case.path.format(record_id=record_id), headers=auth)
+            ok = response.status == 200
+    elif case.create:
         headers["X-CSRFToken"] = browser.cookies["csrftoken"]
         response = browser.post(
             case.path,
@@ -266,6 +314,7 @@ def main() -> int:
             KURRENTDB_SYNC_INTERVAL="5000",
             KURRENTDB_TIMEOUT="5000",
             KURRENTDB_MAX_RETRIES="2",
+            API_RATE_LIMIT="100000/s",  # the bench measures the API, not its rate limit
             BENCH_CONN_MAX_AGE=str(args.conn_max_age or ""),
             BENCH_SESSION_CACHE="1" if args.session_cache else "",
         )
@@ -276,6 +325,7 @@ def main() -> int:
         started = time.monotonic()
         site.manage("kurrent_seed", str(args.records), "--users", "5", "--no-progress")
         print(f"seeded {args.records} records in {time.monotonic() - started:.1f} s", flush=True)
+        bearer, record_id = api_token_and_record(site)
         projector = "from kurrent.readmodel import projector\nprojector.run_live('dev')\n"
         with (
             site.process(projector, "projector"),
@@ -284,9 +334,14 @@ def main() -> int:
             browser = Browser(server.base_url)
             browser.login("bench", PASSWORD)
             browser.get(f"{DASH}/")  # the CSRF cookie
-            cases = [c for c in CASES if not args.only or c.name in {"baseline", *args.only}]
+            always = (
+                {"baseline", "json"}
+                if any(n.startswith("api") for n in args.only or ())
+                else {"baseline"}
+            )
+            cases = [c for c in CASES if not args.only or c.name in {*always, *args.only}]
             for case in cases:
-                check_once(browser, case)
+                check_once(browser, case, bearer, record_id)
             results: dict[str, Result] = {}
             print(
                 f"gunicorn: {args.workers} workers x {args.threads} threads (gthread); wrk: "
@@ -304,6 +359,8 @@ def main() -> int:
                         seconds=args.warmup,
                         connections=conns,
                         folder=folder,
+                        bearer=bearer,
+                        record_id=record_id,
                     )
                 nonce = new_nonce()
                 results[case.name] = run_wrk(
@@ -314,6 +371,8 @@ def main() -> int:
                     connections=conns,
                     folder=folder,
                     nonce=nonce,
+                    bearer=bearer,
+                    record_id=record_id,
                 )
                 r = results[case.name]
                 if case.create:  # every request a new record, none a resubmission
@@ -332,9 +391,32 @@ def main() -> int:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def api_token_and_record(site: Site) -> tuple[str, str]:
+    """A read-write API token of the bench user, and a public record to GET."""
+    code = (
+        "from django.contrib.auth.models import User\n"
+        "from kurrent.api.tokens import create_token\n"
+        "from kurrent.models import StreamRecord\n"
+        "user = User.objects.get(username='bench')\n"
+        "made = create_token(user, name='bench', scope='read-write')\n"
+        "row = StreamRecord.objects.filter(is_public=True, deleted=False).first()\n"
+        "print(made.secret, row.record_id)\n"
+    )
+    bearer, record_id = site.python(code).strip().splitlines()[-1].split()
+    return bearer, record_id
+
+
 def check(results: dict[str, Result], target: tuple[str, str, float]) -> tuple[bool, str]:
     name, what, limit = target
     r, base = results[name], results["baseline"]
+    if what == "json_ratio":
+        if "json" not in results:
+            return True, f"{name}: no trivial JSON view measured"
+        ratio = r.rps / results["json"].rps
+        return (
+            ratio >= limit,
+            f"{name} req/s {ratio:.0%} of the JSON baseline (target >= {limit:.0%})",
+        )
     if what == "rps_ratio":
         ratio = r.rps / base.rps
         return ratio >= limit, f"{name} req/s {ratio:.0%} of baseline (target >= {limit:.0%})"

@@ -1,7 +1,7 @@
 """The app's URLs plus the baselines of bench/http.py (bench only, never in the app)."""
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import include, path
 
 
@@ -17,8 +17,14 @@ def trivial_signed_in(request: HttpRequest) -> HttpResponse:
     return HttpResponse(f"ok {request.user.pk}", content_type="text/plain")
 
 
+def trivial_json(request: HttpRequest) -> JsonResponse:
+    """The cheapest JSON view: the baseline of the API's endpoints (no auth, no query)."""
+    return JsonResponse({"ok": True})
+
+
 urlpatterns = [
     path("bench/trivial/", trivial),
+    path("bench/trivial-json/", trivial_json),
     path("bench/trivial-signed-in/", trivial_signed_in),
     path("", include("penguinpool.urls")),
 ]

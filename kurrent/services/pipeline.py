@@ -79,8 +79,12 @@ ENTRIES = Kind(
 
 
 def fetch(kind: Kind, env: str, object_id: str) -> Any:
-    """The state the read model holds, or None."""
-    row = kind.model.objects.filter(env=env, **{kind.id_field: object_id}).first()
+    """The state the read model holds, or None.
+
+    (env, id) is unique, so the row is read without `.first()`'s ORDER BY: compiling
+    that ordering was a third of the time of an API GET of one record."""
+    rows = kind.model.objects.filter(env=env, **{kind.id_field: object_id})[:1]
+    row = next(iter(rows), None)
     return None if row is None else kind.from_row(row)
 
 

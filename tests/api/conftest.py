@@ -57,8 +57,10 @@ def _fresh_rate_counts() -> Iterator[None]:
     """The rate limit's counts live in the cache, keyed by token id, and ids repeat from
     one test to the next (each rolls its rows back)."""
     caches[settings.API_RATE_LIMIT_CACHE].clear()
+    tokens.forget_tokens()  # kept per process by their hash; rows roll back per test
     yield
     caches[settings.API_RATE_LIMIT_CACHE].clear()
+    tokens.forget_tokens()
 
 
 @pytest.fixture
