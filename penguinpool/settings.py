@@ -90,6 +90,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "kurrent.web.failures.KurrentFailureMiddleware",  # KurrentDB failures: 502/503, not 500
 ]
 
 ROOT_URLCONF = "penguinpool.urls"

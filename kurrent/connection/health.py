@@ -8,7 +8,16 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from kurrentdbclient import KurrentDBClient
-from kurrentdbclient.exceptions import AccessDeniedError
+from kurrentdbclient.exceptions import (
+    AccessDeniedError,
+    CancelledError,
+    DeadlineExceededError,
+    DiscoveryFailedError,
+    KurrentDBClientError,
+    NodeIsNotLeaderError,
+    ServiceUnavailableError,
+    UnauthenticatedError,
+)
 from kurrentdbclient.gossip import (
     NODE_STATE_FOLLOWER,
     NODE_STATE_LEADER,
@@ -58,6 +67,17 @@ class Health:
         return self.state in (CONNECTED, DEGRADED)
 
 
+# Client errors that mean the node cannot serve us (kurrent.connection.clients.explain).
+_UNREACHABLE = (
+    CancelledError,
+    DeadlineExceededError,
+    DiscoveryFailedError,
+    NodeIsNotLeaderError,
+    ServiceUnavailableError,
+    UnauthenticatedError,
+)
+
+
 def probe(
     client: KurrentDBClient, timeout: float
 ) -> tuple[tuple[ClusterMember, ...], int | None, float, str]:
@@ -69,6 +89,12 @@ def probe(
         position: int | None = client.get_commit_position(timeout=remaining)
     except AccessDeniedError:
         position = None  # the node answered; these credentials may not read $all
+    except _UNREACHABLE:
+        raise
+    except KurrentDBClientError:
+        # The node answered gossip, so it serves; the last event of $all is one the client
+        # cannot take (larger than it receives, say). Not a reason to call the node down.
+        position = None
     return members, position, time.perf_counter() - started, client.connection_target
 
 

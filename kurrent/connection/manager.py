@@ -73,7 +73,7 @@ from kurrent.connection.health import (
 )
 from kurrent.connection.history import history
 from kurrent.connection.workers import Workers
-from kurrent.core.errors import KurrentBusy, KurrentUnavailable, NotConfigured
+from kurrent.core.errors import KurrentBusy, KurrentTimeout, KurrentUnavailable, NotConfigured
 
 log = logging.getLogger("kurrent.connection.manager")
 
@@ -378,6 +378,7 @@ class ConnectionManager:
         deadline = started + profile.timeout_s
         retries_left = 0 if trial else (profile.max_retries if retries is None else retries)
         pause = RETRY_PAUSE_S
+        timed_out = False  # an attempt went unanswered: a write may have been stored
         while True:
             used: list[KurrentDBClient] = []
             try:
@@ -398,6 +399,7 @@ class ConnectionManager:
             else:
                 self._succeeded(state)
                 return result
+            timed_out = timed_out or kind == "timeout"
             self._discard_client(state, used[0] if used else None)
             remaining = deadline - time.monotonic()
             if retries_left > 0 and remaining > 2 * pause + MIN_RPC_TIMEOUT_S:
@@ -407,7 +409,8 @@ class ConnectionManager:
                 continue
             metrics.ERRORS.labels(name, operation, kind).inc()
             self._failed(state, reason, None)
-            raise KurrentUnavailable(self._unavailable_message(state, reason))
+            error = KurrentTimeout if timed_out else KurrentUnavailable
+            raise error(self._unavailable_message(state, reason))
 
     def _run_bounded(
         self,

@@ -17,6 +17,17 @@ class KurrentUnavailable(KurrentError):
     """The environment's KurrentDB cannot be reached now (down, backing off, timed out)."""
 
 
+class KurrentTimeout(KurrentUnavailable):
+    """KurrentDB did not answer in time. Unlike a refused connection, a write may have
+    been stored: say so, never "nothing was saved"."""
+
+
+class StreamUnreadable(KurrentError):
+    """KurrentDB answered a read of one stream with something the client or the app could
+    not handle (an event too large for the client, say). That stream only: the
+    environment is not down, other streams read as usual."""
+
+
 class KurrentBusy(KurrentError):
     """Too many long-running reads or subscriptions are open for this environment."""
 
@@ -40,6 +51,20 @@ class NotFound(KurrentError):
 
 class Forbidden(KurrentError):
     """The actor may not do this."""
+
+
+class Private(Forbidden):
+    """Someone else's private record or entry: shown as not found (404), so a guessed id
+    does not reveal that it exists."""
+
+
+class AlreadySubmitted(KurrentError):
+    """This form (its idempotency key) was submitted before with other content; nothing
+    was appended. `current` holds what the first submission saved."""
+
+    def __init__(self, message: str, current: Any = None) -> None:
+        super().__init__(message)
+        self.current = current
 
 
 class Conflict(KurrentError):

@@ -196,6 +196,20 @@ def export_events(
     `progress(n)` is called with the commit position reached ($all) or the number of
     events written (named streams)."""
     summary = ExportSummary()
+    # A long read: it holds one of KURRENTDB_MAX_CONCURRENT_STREAMS (KurrentBusy when all
+    # are taken), as the event browser and record histories do.
+    with connections.stream_slot(env):
+        _export(env, selection, out, progress, summary)
+    return summary
+
+
+def _export(
+    env: str,
+    selection: Selection,
+    out: TextIO,
+    progress: Progress | None,
+    summary: ExportSummary,
+) -> None:
     visible = _Visibility(env)
     events = _named_streams(env, selection.streams) if selection.streams else None
     if events is None:
@@ -213,7 +227,6 @@ def export_events(
             summary.streams.add(event.stream_name)
         if progress is not None:
             progress(summary.events if selection.streams else summary.last_position)
-    return summary
 
 
 def _all_events(env: str, prefixes: tuple[str, ...]) -> Iterator[RecordedEvent]:

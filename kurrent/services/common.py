@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import uuid
@@ -12,12 +13,18 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import DatabaseError
 from kurrentdbclient import KurrentDBClient, NewEvent, RecordedEvent, StreamState
-from kurrentdbclient.exceptions import NotFoundError, StreamIsDeletedError
+from kurrentdbclient.exceptions import KurrentDBClientError, NotFoundError, StreamIsDeletedError
 
 from kurrent.connection.clients import direct
 from kurrent.connection.config import active_environment
 from kurrent.connection.manager import connections
-from kurrent.core.errors import Forbidden, KurrentError, NotFound, ValidationError
+from kurrent.core.errors import (
+    Forbidden,
+    KurrentError,
+    NotFound,
+    StreamUnreadable,
+    ValidationError,
+)
 from kurrent.readmodel import projector
 from kurrent.services.roles import can_read, can_write
 
@@ -135,14 +142,30 @@ def append(
     )
 
 
-def read_stream(env: str, stream: str, missing: str) -> tuple[RecordedEvent, ...]:
-    """Every event of one stream; NotFound(missing) if it never existed or was erased."""
+def read_stream(
+    env: str, stream: str, missing: str, *, user_read: bool = False
+) -> tuple[RecordedEvent, ...]:
+    """Every event of one stream; NotFound(missing) if it never existed or was erased.
+
+    `user_read`: a read a user started (a history, a diff), which holds one of
+    KURRENTDB_MAX_CONCURRENT_STREAMS for its length: KurrentBusy at once when all are
+    taken. Any other error of the client on this stream (say an event larger than the
+    client takes) is StreamUnreadable: this stream only, the environment is not down."""
+    slot = connections.stream_slot(env) if user_read else contextlib.nullcontext()
     try:
-        return connections.call(
-            env, "read_stream", lambda client, timeout: client.get_stream(stream, timeout=timeout)
-        )
+        with slot:
+            return connections.call(
+                env,
+                "read_stream",
+                lambda client, timeout: client.get_stream(stream, timeout=timeout),
+            )
     except (NotFoundError, StreamIsDeletedError):
         raise NotFound(missing) from None
+    except KurrentError:
+        raise
+    except Exception as exc:  # the client failed on what this one stream holds
+        log.warning("stream %s of %s cannot be read: %s", stream, env, type(exc).__name__)
+        raise StreamUnreadable(f"The stream {stream} cannot be read right now.") from exc
 
 
 def catch_up_quietly(env: str, position: int | None = None) -> bool:
@@ -150,7 +173,9 @@ def catch_up_quietly(env: str, position: int | None = None) -> bool:
     (the live projector or the next write will apply it, so it is logged, not raised)."""
     try:
         projector.catch_up(env, until_position=position)
-    except (KurrentError, DatabaseError) as exc:
+    except (KurrentError, DatabaseError, KurrentDBClientError) as exc:
+        # KurrentDBClientError: $all holds an event the client cannot take (too large,
+        # say); the write itself is stored, and the page must not fail for it.
         log.warning("read model of %s not caught up: %s", env, exc)
         return False
     return True

@@ -30,8 +30,7 @@ from kurrent.core.events import (
     userdata_prefix,
 )
 from kurrent.models import StreamRecord
-from kurrent.readmodel import projector
-from kurrent.services.common import append, env_name
+from kurrent.services.common import append, catch_up_quietly, env_name
 from kurrent.services.roles import is_admin
 
 log = logging.getLogger("kurrent.userdata")
@@ -48,7 +47,9 @@ def erase_user(
     if getattr(user, "pk", None) is None:
         raise ValidationError("user", "must be an existing user")
     env = env_name(env)
-    projector.catch_up(env)  # the stream records they own, as the read model has them
+    # The stream records they own, as the read model has them. Quietly: an event the
+    # client cannot take (another user's broken stream) must not stop an erasure.
+    catch_up_quietly(env)
     streams = set(_user_streams(env, user.pk))
     erased = 0
     for stream in sorted(streams):
@@ -61,7 +62,7 @@ def erase_user(
         idempotency_key=idempotency_key,
     )
     position = append(env, erasure_stream(user.pk), marker, StreamState.ANY)
-    projector.catch_up(env, until_position=position)
+    catch_up_quietly(env, position)  # else the live projector drops their rows
     log.info("erased %d stream(s) of user %s in %s", erased, user.pk, env)
     return erased
 

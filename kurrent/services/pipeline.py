@@ -18,7 +18,7 @@ from kurrentdbclient import NewEvent, StreamState
 from kurrentdbclient.exceptions import WrongCurrentVersionError
 
 from kurrent.core.domain import Entry, Record, decode_all, fold_all, fold_entry, fold_record
-from kurrent.core.errors import Conflict, Forbidden, NotFound, ValidationError
+from kurrent.core.errors import Conflict, Forbidden, NotFound, Private, ValidationError
 from kurrent.core.events import (
     StreamDeleted,
     StreamRestored,
@@ -103,7 +103,7 @@ def readable(kind: Kind, actor: Any, env: str, object_id: str) -> Any:
     if state is None or state.deleted:
         raise NotFound(f"There is no such {kind.noun}.")
     if not may_see(actor, state):
-        raise Forbidden(f"This {kind.noun} is private.")
+        raise Private(f"There is no such {kind.noun}.")
     return state
 
 
@@ -254,6 +254,8 @@ def _changeable(
     if state is None:
         raise NotFound(f"There is no such {kind.noun}.")
     if not may_change(actor, state):
+        if not may_see(actor, state):  # someone else's private one: as if it did not exist
+            raise Private(f"There is no such {kind.noun}.")
         raise Forbidden(f"Only the owner or an admin may {verb} this {kind.noun}.")
     return state
 

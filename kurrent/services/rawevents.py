@@ -32,12 +32,15 @@ from kurrentdbclient.exceptions import (
 )
 
 from kurrent.connection.manager import connections
+from kurrent.core.errors import KurrentError, StreamUnreadable
 
 ALL = "$all"
 # A type filter or hidden system streams may skip events the server returns;
 # stop scanning after this many so one page can never read the whole log.
 SCAN_LIMIT = 5000
 TEXT_PREVIEW_BYTES = 64 * 1024
+MAX_POSITION = 2**64  # $all's commit positions are unsigned 64-bit numbers
+MAX_REVISION = 2**63 - 1  # a stream's revisions are below (2^63 - 1 marks a tombstone)
 
 
 class BrowseError(Exception):
@@ -175,6 +178,9 @@ def _browse(
     stream = "" if stream in ("", ALL) else stream
     if go in ("after", "before") and pos is None:
         go = "first"
+    if pos is not None and not 0 <= pos < (MAX_REVISION if stream else MAX_POSITION):
+        where = f"revision {pos} in “{stream}”" if stream else f"position {pos} in $all"
+        raise BrowseError(f"There is no {where}.")
     backwards = go in ("last", "before")
 
     def matches(event: RecordedEvent) -> bool:
@@ -224,7 +230,10 @@ def _browse(
         return found, scanned >= SCAN_LIMIT and len(found) <= size
 
     try:
-        found, scanned_out = connections.call(env, "browse", read, retries=1)
+        # A user's long read: one of KURRENTDB_MAX_CONCURRENT_STREAMS, KurrentBusy at once
+        # when all are taken.
+        with connections.stream_slot(env):
+            found, scanned_out = connections.call(env, "browse", read, retries=1)
     except (InvalidCommitPositionError, UnknownError) as exc:
         # KurrentDB (24.10+) refuses to read $all from a position where no event starts,
         # e.g. a hand-edited ?pos=: a wrong request, not a broken node.
@@ -235,6 +244,12 @@ def _browse(
         if isinstance(exc, NotFoundError):
             raise BrowseError(f"There is no stream named “{stream}”.") from None
         raise BrowseError(f"The stream “{stream}” has been deleted.") from None
+    except KurrentError:
+        raise
+    except Exception as exc:  # the client failed on what this page holds
+        raise StreamUnreadable(
+            f"KurrentDB answered with events this app cannot read ({type(exc).__name__})."
+        ) from exc
 
     more = len(found) > size
     found = found[:size]

@@ -32,7 +32,7 @@ from kurrent.core.domain import (
     history,
     record_changes,
 )
-from kurrent.core.errors import Forbidden, NotFound, ValidationError
+from kurrent.core.errors import NotFound, Private, ValidationError
 from kurrent.core.events import StreamCreated, object_id, record_stream
 from kurrent.models import StreamRecord
 from kurrent.readmodel import search
@@ -306,12 +306,15 @@ def record_history(actor: Any, record_id: str, env: str | None = None) -> list[H
 
 
 def _readable_stream(actor: Any, env: str, record_id: str) -> list[Any]:
-    envelopes = decode_all(read_stream(env, record_stream(record_id), "There is no such record."))
+    recorded = read_stream(
+        env, record_stream(record_id), "There is no such record.", user_read=True
+    )
+    envelopes = decode_all(recorded)
     current = fold_all(envelopes, env=env)
     if current is None:
         raise NotFound("There is no such record.")
     if not may_see(actor, current):
-        raise Forbidden("This record is private.")
+        raise Private("There is no such record.")
     return envelopes
 
 

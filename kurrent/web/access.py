@@ -14,7 +14,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
-from kurrent.core.errors import Forbidden, NotFound, ValidationError
+from kurrent.core.errors import Forbidden, KurrentBusy, NotFound, ValidationError
 from kurrent.services import records, roles, userdata
 from kurrent.web.http import HtmxHttpRequest
 from kurrent.web.outcomes import UNAVAILABLE
@@ -48,6 +48,8 @@ def get_record_or_deleted(request: HtmxHttpRequest, env: str, record_id: str) ->
             return records.record_at_version(request.user, record_id, history[-1].version, env=env)
         except (NotFound, Forbidden, ValidationError, IndexError):
             raise Http404("No such record") from None
+        except KurrentBusy:
+            raise  # 503 + Retry-After (kurrent.web.failures)
         except UNAVAILABLE:
             raise Http404("No such record (KurrentDB cannot be asked now)") from None
 

@@ -128,9 +128,11 @@ class RecordQueryForm(forms.Form):
     size = _page_size_field()
 
     def values(self) -> dict[str, Any]:
-        """Cleaned values with defaults; bad values fall back rather than fail,
-        since they come from links people edit by hand."""
-        data = self.cleaned_data if self.is_valid() else {}
+        """Cleaned values with defaults; a bad value falls back on its own default
+        rather than fail (the others are kept), since they come from links people edit
+        by hand. A tag filter that is no tag is the service's to refuse (with a message)."""
+        self.is_valid()
+        data = self.cleaned_data
         return {
             "q": (data.get("q") or "").strip(),
             "tag": (data.get("tag") or "").strip().lower(),
@@ -231,7 +233,8 @@ class EventBrowserForm(forms.Form):
         required=False,
         choices=[("first", "first"), ("last", "last"), ("after", "after"), ("before", "before")],
     )
-    pos = forms.IntegerField(required=False, min_value=0)
+    # $all's commit positions are unsigned 64-bit numbers; a stream's revisions are below 2^63.
+    pos = forms.IntegerField(required=False, min_value=0, max_value=2**64 - 1)
     # Newest first unless asked; how data and metadata are shown without JS (?format=raw).
     order = forms.ChoiceField(
         required=False, choices=[("newest", "Newest first"), ("oldest", "Oldest first")]

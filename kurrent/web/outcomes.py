@@ -11,12 +11,18 @@ form, call one service, and then either move on or show the form again with why.
     conflict      409  someone changed it since the version the user saw: `conflict`
                        holds the service's Conflict (with the current state) and the
                        view decides how to show both versions
+    already       409  this very form (its idempotency key) was submitted before with
+                       other content: `already` holds the service's AlreadySubmitted
+                       (what was saved); the view shows it and keeps what was typed.
+                       409 for htmx too (htmx-config in base.html swaps a 409)
     unavailable   503  writes are blocked (role, mainnet, KurrentDB down: the reason
                        from context.write_block_reason) or KurrentDB could not take the
                        write now: a form error; the form keeps its values and its
                        idempotency key, so pressing the button again is safe
 
-A NotFound from the service (deleted meanwhile) is a 404. Nothing here renders: the
+A NotFound from the service (deleted meanwhile), or Private (someone else's private
+item), is a 404. A KurrentTimeout says the write may have been saved; a stream that
+cannot be read (StreamUnreadable) is a 502 form error. Nothing here renders: the
 view re-renders its form with `outcome.status_for(request)`, since htmx 2 does not
 swap 4xx/5xx answers.
 """
@@ -31,12 +37,16 @@ from django import forms
 from django.http import Http404, HttpRequest
 
 from kurrent.core.errors import (
+    AlreadySubmitted,
     Conflict,
     Forbidden,
     KurrentBusy,
+    KurrentTimeout,
     KurrentUnavailable,
     NotConfigured,
     NotFound,
+    Private,
+    StreamUnreadable,
     ValidationError,
 )
 
@@ -44,6 +54,7 @@ from kurrent.core.errors import (
 UNAVAILABLE = (KurrentUnavailable, KurrentBusy, NotConfigured)
 
 DONE, INVALID, FORBIDDEN, CONFLICT, UNAVAILABLE_STATUS = 200, 400, 403, 409, 503
+UNREADABLE_STATUS = 502
 
 
 @dataclass(frozen=True)
@@ -53,13 +64,17 @@ class Outcome:
     status: int
     result: Any = None
     conflict: Conflict | None = None
+    already: AlreadySubmitted | None = None
 
     @property
     def done(self) -> bool:
         return self.status == DONE
 
     def status_for(self, request: HttpRequest) -> int:
-        """The status to answer with when showing the form again."""
+        """The status to answer with when showing the form again (a 409 of a form
+        submitted before is kept for htmx: base.html's htmx-config swaps it)."""
+        if self.already is not None:
+            return CONFLICT
         return form_status(request, self.status)
 
 
@@ -85,15 +100,23 @@ def submit(
         result = write(form.cleaned_data)
     except Conflict as exc:
         return Outcome(CONFLICT, conflict=exc)
+    except AlreadySubmitted as exc:
+        form.add_error(None, str(exc))
+        return Outcome(CONFLICT, already=exc)
     except ValidationError as exc:
         add_service_error(form, exc)
         return Outcome(INVALID)
+    except Private:
+        raise Http404("No such item.") from None
     except Forbidden as exc:
         form.add_error(None, str(exc) or forbidden)
         return Outcome(FORBIDDEN)
     except UNAVAILABLE as exc:
         form.add_error(None, unavailable_message(env, exc))
         return Outcome(UNAVAILABLE_STATUS)
+    except StreamUnreadable:
+        form.add_error(None, UNREADABLE_WRITE)
+        return Outcome(UNREADABLE_STATUS)
     except NotFound:
         raise Http404(not_found) from None
     return Outcome(DONE, result=result)
@@ -134,6 +157,12 @@ def unavailable_message(env: str, exc: Exception) -> str:
         return f"The {env} environment has no KurrentDB connection configured; nothing was saved."
     if isinstance(exc, KurrentBusy):
         return f"KurrentDB ({env}) is busy right now; nothing was saved. Try again in a moment."
+    if isinstance(exc, KurrentTimeout):
+        return (
+            f"KurrentDB ({env}) did not answer in time, so your change may have been saved: "
+            "if it was, it will appear here shortly. Reload to check before you try again; "
+            "pressing the button again is safe, this form is stored at most once."
+        )
     return (
         f"KurrentDB ({env}) is unreachable right now; nothing was saved. Try again when it is back."
     )
@@ -141,4 +170,17 @@ def unavailable_message(env: str, exc: Exception) -> str:
 
 def unreadable_message(env: str, exc: Exception) -> str:
     """The same words for a read: there was nothing to save."""
+    if isinstance(exc, KurrentTimeout):
+        return f"KurrentDB ({env}) did not answer in time. Try again in a moment."
     return unavailable_message(env, exc).replace("; nothing was saved", "")
+
+
+UNREADABLE_WRITE = (
+    "KurrentDB cannot read this item's stream right now, so nothing was saved. The rest "
+    "of the app works as usual; try again later, or ask an admin to look at the stream."
+)
+UNREADABLE_READ = (
+    "KurrentDB cannot read this record's stream right now (it answered with something this "
+    "app cannot read). Other records are not affected. Try again later, or ask an admin to "
+    "look at the stream in the event browser."
+)

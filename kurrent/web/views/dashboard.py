@@ -28,14 +28,18 @@ from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from kurrent.connection import config
+from kurrent.core.errors import ValidationError
 from kurrent.readmodel import status as status_readings
 from kurrent.services import records, roles
+from kurrent.services.common import make_page
 from kurrent.web import charts, formatting, fragments
 from kurrent.web import context as web
 from kurrent.web.forms import RecordForm, RecordQueryForm, SwitchEnvForm, new_idempotency_key
 from kurrent.web.http import HtmxHttpRequest, login_required, query_string, safe_next
 
 ACTIVITY_LIMIT = 20
+# The service's field names as the record list's filters are labelled.
+FILTER_LABELS = {"tags": "Tag filter", "query": "Search", "page": "Page", "page_size": "Per page"}
 STATIC_STATES = ("not configured", "disabled")
 DASHBOARD = "kurrent/dashboard.html"
 
@@ -51,29 +55,38 @@ def _viewer(request: HtmxHttpRequest) -> tuple[Any, ...]:
 
 
 def _records_ctx(request: HtmxHttpRequest, env: str, values: dict[str, Any]) -> dict[str, Any]:
-    """The record list: a search when there is a query, else the newest first."""
-    tags = values["tag"]  # one or several, comma or space separated: all must match
+    """The record list: a search when there is a query, else the newest first.
+
+    A filter the service refuses (a tag filter that is no tag) shows no records and
+    says which filter and why, instead of failing the page."""
     owner = values["owner"] or None
-    if values["q"]:
-        page = records.search_records(
-            request.user,
-            values["q"],
-            tags=tags,
-            owner=owner,
-            page=values["page"],
-            page_size=values["size"],
-            env=env,
-        )
-    else:
-        page = records.list_records(
-            request.user,
-            owner=owner,
-            tags=tags,
-            page=values["page"],
-            page_size=values["size"],
-            env=env,
-        )
+    error = ""
+    try:
+        if values["q"]:
+            page = records.search_records(
+                request.user,
+                values["q"],
+                tags=values["tag"],
+                owner=owner,
+                page=values["page"],
+                page_size=values["size"],
+                env=env,
+            )
+        else:
+            page = records.list_records(
+                request.user,
+                owner=owner,
+                tags=values["tag"],
+                page=values["page"],
+                page_size=values["size"],
+                env=env,
+            )
+    except ValidationError as exc:
+        label = FILTER_LABELS.get(exc.field, exc.field)
+        error = f"{label}: {exc.message}."
+        page = make_page([], 1, values["size"], 0)
     return {
+        "filter_error": error,
         "user": request.user,
         "reload_qs": request.GET.urlencode(),
         "values": values,
@@ -97,7 +110,7 @@ def _status_panel(env: str, request: HtmxHttpRequest) -> str:
     probed = [c["health"].checked_at for c in cards if c["health"].state not in STATIC_STATES]
     checked = max(probed, default=None)
     if roles.is_admin(request.user):
-        ctx = {"cards": cards, "checked": checked, "can_check": True}
+        ctx = {"cards": cards, "checked": checked, "can_check": True, "show_addresses": True}
         return render_to_string("kurrent/status.html#status-panel", ctx, request=request)
     readings = tuple(
         (
@@ -114,7 +127,7 @@ def _status_panel(env: str, request: HtmxHttpRequest) -> str:
     )
 
     def render_panel() -> str:
-        ctx = {"cards": cards, "checked": checked}
+        ctx = {"cards": cards, "checked": checked, "show_addresses": False}
         return render_to_string("kurrent/status.html#status-panel", ctx)
 
     return fragments.fragment("status-panel", env, (), (), (readings, checked), render_panel)

@@ -19,7 +19,15 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import trigger_client_event
 
-from kurrent.core.errors import Forbidden, KurrentError, NotFound, ValidationError
+from kurrent.core.errors import (
+    Forbidden,
+    KurrentBusy,
+    KurrentError,
+    NotFound,
+    Private,
+    StreamUnreadable,
+    ValidationError,
+)
 from kurrent.services import records, roles
 from kurrent.web import context as web
 from kurrent.web import merging
@@ -36,6 +44,7 @@ from kurrent.web.forms import (
 from kurrent.web.http import HtmxHttpRequest, done, login_required
 from kurrent.web.outcomes import (
     UNAVAILABLE,
+    UNREADABLE_READ,
     form_status,
     submit,
     submit_delete,
@@ -100,8 +109,13 @@ def record_detail(request: HtmxHttpRequest, record_id: str) -> HttpResponse:
     history, history_error = None, ""
     try:
         history = list(reversed(records.record_history(request.user, record_id, env=env)))
+    except KurrentBusy:
+        raise  # 503 + Retry-After (kurrent.web.failures)
     except UNAVAILABLE as exc:
         history_error = unreadable_message(env, exc)
+    except StreamUnreadable:
+        # This record's stream only: its values below come from the read model.
+        history_error = UNREADABLE_READ
     ctx = {
         "page": "record",
         "env": env,
@@ -127,12 +141,14 @@ def record_version(request: HtmxHttpRequest, record_id: str, version: int) -> Ht
     current = get_record_or_deleted(request, env, record_id)
     try:
         old = records.record_at_version(request.user, record_id, version, env=env)
-    except (NotFound, ValidationError):
+    except (NotFound, ValidationError, Private):
         raise Http404("No such version") from None
     except Forbidden:
         raise PermissionDenied from None
+    except KurrentBusy:
+        raise  # 503 + Retry-After (kurrent.web.failures)
     except UNAVAILABLE as exc:
-        ctx = {"env": env, "message": str(exc) or unreadable_message(env, exc)}
+        ctx = {"env": env, "message": unreadable_message(env, exc)}
         return render(request, "kurrent/unavailable.html", ctx, status=form_status(request, 503))
     ctx = {
         "page": "record",
@@ -161,8 +177,12 @@ def record_diff(request: HtmxHttpRequest, record_id: str) -> HttpResponse:
                 changes = records.diff_versions(request.user, record_id, a, b, env=env)
             except (NotFound, ValidationError) as exc:
                 error = getattr(exc, "message", "") or str(exc) or "No such version."
+            except KurrentBusy:
+                raise  # 503 + Retry-After (kurrent.web.failures)
             except UNAVAILABLE as exc:
                 error = unreadable_message(env, exc)
+            except StreamUnreadable:
+                error = UNREADABLE_READ
     else:
         error = "Choose two versions to compare."
     ctx = {
