@@ -11,6 +11,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
+from kurrent.core.errors import KurrentBusy
 from kurrent.services import rawevents
 from kurrent.web import context as web
 from kurrent.web.access import admin_only
@@ -44,6 +45,8 @@ def events(request: HtmxHttpRequest) -> HttpResponse:
             pos=opts["pos"],
             newest_first=newest_first,
         )
+    except KurrentBusy:
+        raise  # 503 + Retry-After (kurrent.web.failures)
     except UNAVAILABLE as exc:
         error = unreadable_message(env, exc)
     except rawevents.BrowseError as exc:
