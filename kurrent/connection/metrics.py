@@ -89,8 +89,10 @@ def operation_stats(env: str) -> list[OperationStats]:
             elif s.name == "kurrent_call_seconds_bucket":
                 buckets.setdefault(op, []).append((float(s.labels["le"]), s.value))
     stats = []
-    for op in sorted(calls):
-        count = int(calls[op])
+    # Errors without calls too: a long read refused as busy (stream_slot) counts an error
+    # of operation "stream" and no call.
+    for op in sorted(set(calls) | set(errors)):
+        count = int(calls.get(op, 0))
         mean = total_s.get(op, 0.0) / count * 1000 if count else None
         stats.append(
             OperationStats(
