@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import hashlib
 import json
 import uuid
 from collections.abc import Iterator
@@ -113,11 +114,42 @@ def _uuid_text(text: str) -> str | None:
 # --- ids -------------------------------------------------------------------------
 
 
-def event_id(stream: str, idempotency_key: str | None, index: int = 0) -> uuid.UUID:
-    """The id of the index-th event of one write: uuid5(namespace, stream + key), else random."""
+def event_id(
+    stream: str, idempotency_key: str | None, index: int = 0, content: str = ""
+) -> uuid.UUID:
+    """The id of the index-th event of one write: uuid5(namespace, stream + key), else random.
+
+    `content`, what the form submitted (content_digest), binds the id to it: the same key
+    with the same content is the same event (KurrentDB appends it once), the same key
+    with other content (the user went Back, changed the form and sent it again) is
+    another event, which the services tell apart by the key's digest in the metadata."""
     if not idempotency_key:
         return uuid.uuid4()
+    if content:
+        return uuid.uuid5(NAMESPACE, f"event|{stream}|{idempotency_key}|{index}|{content}")
     return uuid.uuid5(NAMESPACE, f"event|{stream}|{idempotency_key}|{index}")
+
+
+def content_digest(content: Any) -> str:
+    """A short digest of what a form submitted (JSON values; sets and tuples as lists)."""
+    text = json.dumps(content, sort_keys=True, ensure_ascii=False, default=_plain_list)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def key_digest(idempotency_key: str | None) -> str:
+    """What an event's metadata keeps of the form's idempotency key ("form"): enough to
+    tell that two events came from one form, not the key itself."""
+    if not idempotency_key:
+        return ""
+    return hashlib.sha256(f"form|{idempotency_key}".encode()).hexdigest()[:32]
+
+
+def _plain_list(value: Any) -> Any:
+    if isinstance(value, set | frozenset):
+        return sorted(value)
+    if isinstance(value, tuple):
+        return list(value)
+    raise TypeError(type(value).__name__)
 
 
 def entry_address_id(owner_id: int, entry_type: str, category: str, generation: int = 0) -> str:
@@ -277,9 +309,10 @@ class EventMeta:
     timestamp: str = ""
     correlation_id: str = ""
     schema_version: int = SCHEMA_VERSION
+    form: str = ""  # key_digest of the idempotency key of the form that wrote it
 
 
-def _meta_json(actor: Any) -> bytes:
+def _meta_json(actor: Any, form: str = "") -> bytes:
     """Flat string values: what KurrentDB's v2 append API accepts as event properties.
     `$correlationId` is KurrentDB's own key (its by-correlation-id projection reads it)."""
     actor_id = getattr(actor, "pk", None)
@@ -290,6 +323,8 @@ def _meta_json(actor: Any) -> bytes:
         "$correlationId": current_correlation_id(),
         "schema_version": str(SCHEMA_VERSION),
     }
+    if form:
+        meta["form"] = form  # key_digest of the form's idempotency key
     return json.dumps(meta, separators=(",", ":"), ensure_ascii=False).encode()
 
 
@@ -308,6 +343,7 @@ def _parse_meta(raw: bytes) -> EventMeta:
         timestamp=_plain_text(meta.get("timestamp"))[:64],
         correlation_id=_plain_text(meta.get("$correlationId"))[:100],
         schema_version=SCHEMA_VERSION if version is None else version,
+        form=_plain_text(meta.get("form"))[:64],
     )
 
 
@@ -338,15 +374,22 @@ def encode(
     actor: Any,
     idempotency_key: str | None,
     index: int = 0,
+    content: str = "",
 ) -> NewEvent:
-    """The NewEvent to append for one domain event."""
+    """The NewEvent to append for one domain event; `content` (content_digest of what the
+    form submitted) binds its id to that content (event_id)."""
     return NewEvent(
         type=type(event).__name__,
         data=json.dumps(_fields_of(event), separators=(",", ":"), ensure_ascii=False).encode(),
-        metadata=_meta_json(actor),
+        metadata=_meta_json(actor, key_digest(idempotency_key) if content else ""),
         content_type=CONTENT_TYPE,
-        id=event_id(stream, idempotency_key, index),
+        id=event_id(stream, idempotency_key, index, content),
     )
+
+
+def event_fields(event: DomainEvent | SchemaReplaced) -> dict[str, Any]:
+    """The event's fields as its JSON holds them (what a create's content digest covers)."""
+    return _fields_of(event)
 
 
 def _fields_of(event: DomainEvent | SchemaReplaced) -> dict[str, Any]:

@@ -18,7 +18,14 @@ from kurrentdbclient import NewEvent, StreamState
 from kurrentdbclient.exceptions import WrongCurrentVersionError
 
 from kurrent.core.domain import Entry, Record, decode_all, fold_all, fold_entry, fold_record
-from kurrent.core.errors import Conflict, Forbidden, NotFound, Private, ValidationError
+from kurrent.core.errors import (
+    AlreadySubmitted,
+    Conflict,
+    Forbidden,
+    NotFound,
+    Private,
+    ValidationError,
+)
 from kurrent.core.events import (
     StreamDeleted,
     StreamRestored,
@@ -26,9 +33,12 @@ from kurrent.core.events import (
     UserDataDeleted,
     UserDataRestored,
     UserDataUpdated,
+    content_digest,
     decode_new,
     encode,
+    event_fields,
     event_id,
+    key_digest,
     parse_stream,
     record_stream,
     userdata_stream,
@@ -117,15 +127,47 @@ def from_stream(kind: Kind, env: str, stream: str) -> Any:
     return fold_all(decode_all(events), env=env, fold=kind.fold)
 
 
+def _envelopes(kind: Kind, env: str, stream: str) -> list[Any]:
+    """The stream's events, decoded ([] if it never existed or was erased)."""
+    try:
+        return decode_all(read_stream(env, stream, f"There is no such {kind.noun}."))
+    except NotFound:
+        return []
+
+
+def newest_from_form(kind: Kind, env: str, stream: str, key: str | None) -> bool:
+    """Whether the stream's newest event was written by the form whose key is `key`."""
+    if not key:
+        return False
+    envelopes = _envelopes(kind, env, stream)
+    return bool(envelopes) and _from_this_form(envelopes[-1], key)
+
+
+def _from_this_form(envelope: Any, key: str | None) -> bool:
+    """Whether `envelope` was written by the form whose idempotency key is `key`."""
+    return bool(key) and envelope.meta.form == key_digest(key)
+
+
 def create(kind: Kind, actor: Any, env: str, stream: str, event: Any, key: str | None) -> Any:
     """Append the create event to a new stream (expected: no stream) and return the
-    state. A resubmitted form (same key, so the same stream and event id) appends
-    nothing and returns what the first one made."""
-    new_event = encode(event, stream=stream, actor=actor, idempotency_key=key)
+    state. A resubmitted form (same key and content, so the same stream and event id)
+    appends nothing and returns what the first one made. The same key with other
+    content (Back, changed, sent again) is AlreadySubmitted carrying what the first
+    one saved: nothing is appended."""
+    content = content_digest(event_fields(event))
+    new_event = encode(event, stream=stream, actor=actor, idempotency_key=key, content=content)
     try:
         position = append(env, stream, new_event, StreamState.NO_STREAM)
     except WrongCurrentVersionError:
-        current = from_stream(kind, env, stream)
+        envelopes = _envelopes(kind, env, stream)
+        current = fold_all(envelopes, env=env, fold=kind.fold)
+        if envelopes and _from_this_form(envelopes[0], key):
+            raise AlreadySubmitted(
+                f"This form was submitted before with other values, and that first "
+                f"submission is what was saved. Nothing was saved now: what you typed is "
+                f"kept below, submit it again to save it as a new {kind.noun}.",
+                current,
+            ) from None
         raise Conflict(
             f"A {kind.noun} with this id exists already (the form was submitted with "
             f"another {kind.noun}'s key).",
@@ -147,7 +189,13 @@ def update(
 ) -> Any:
     """Append the update event with the fields of `wanted` that differ, expecting
     `expected`. If the stream moved on since, raise Conflict carrying its current state
-    and version; nothing is appended. Nothing changed: nothing is appended."""
+    and version; nothing is appended. Nothing changed: nothing is appended.
+
+    The event id is bound to the key and to what was submitted (`expected`, `wanted`):
+    the same form sent again appends nothing and answers what it saved. The same form
+    sent again with other values, when the newest event is the one it saved before (the
+    user saw that saved page, went Back and changed it), is applied as a new change
+    against the version stored now; anyone else's change in between is a Conflict."""
     state = _changeable(kind, actor, env, object_id, expected, "change")
     if state.version < expected:  # the read model is behind and could not catch up
         state = from_stream(kind, env, kind.stream_of(state)) or state
@@ -157,17 +205,55 @@ def update(
     if not changes and state.version == expected:
         return state
     stream = kind.stream_of(state)
+    content = content_digest({"expected": expected, "wanted": wanted})
     event = kind.updated(object_id, {k: list(v) if k == "tags" else v for k, v in changes.items()})
-    new_event = encode(event, stream=stream, actor=actor, idempotency_key=key)
+    new_event = encode(event, stream=stream, actor=actor, idempotency_key=key, content=content)
     try:
         position = append(env, stream, new_event, expected)
     except WrongCurrentVersionError:
-        raise conflict(kind, env, stream) from None
+        return _resubmitted(kind, actor, env, object_id, stream, expected, wanted, key, content)
     if state.version != expected:
         # KurrentDB took it as a retry of an earlier write (same event id): show it now.
         catch_up_quietly(env, position)
         return readable(kind, actor, env, object_id)
     return _saved(kind, env, stream, new_event, position, state, event)
+
+
+def _resubmitted(
+    kind: Kind,
+    actor: Any,
+    env: str,
+    object_id: str,
+    stream: str,
+    expected: int,
+    wanted: dict[str, Any],
+    key: str | None,
+    content: str,
+) -> Any:
+    """An update whose expected version is gone: this form's own earlier submission
+    (replayed, or applied again with its new values, see `update`), else a Conflict."""
+    envelopes = _envelopes(kind, env, stream)
+    later = [e for e in envelopes if e.revision > expected]
+    ours = str(event_id(stream, key, 0, content)) if key else ""
+    if ours and any(e.event_id == ours for e in later):
+        catch_up_quietly(env)
+        return readable(kind, actor, env, object_id)  # this very submission, sent again
+    if not (later and _from_this_form(later[-1], key)):
+        raise conflict(kind, env, stream)
+    head = fold_all(envelopes, env=env, fold=kind.fold)
+    if head is None or head.deleted:
+        raise NotFound(f"This {kind.noun} was deleted.")
+    changes = {k: v for k, v in wanted.items() if v != getattr(head, k)}
+    if not changes:
+        return head
+    plain = {k: list(v) if k == "tags" else v for k, v in changes.items()}
+    event = kind.updated(object_id, plain)
+    new_event = encode(event, stream=stream, actor=actor, idempotency_key=key, content=content)
+    try:
+        position = append(env, stream, new_event, head.version)
+    except WrongCurrentVersionError:
+        raise conflict(kind, env, stream) from None
+    return _saved(kind, env, stream, new_event, position, head, event)
 
 
 def delete(
@@ -183,11 +269,17 @@ def delete(
     holds). The data leaves lists and searches; its history stays."""
     state = _changeable(kind, actor, env, object_id, expected or 0, "delete")
     stream = kind.stream_of(state)
+    content = content_digest({"expected": expected})
     if state.deleted:
-        if key and state.last_event_id == str(event_id(stream, key)):
+        if key and state.last_event_id == str(event_id(stream, key, 0, content)):
             return  # this very delete, submitted again
+        last = (_envelopes(kind, env, stream) or [None])[-1] if key else None
+        if last is not None and last.event_type.endswith("Deleted") and _from_this_form(last, key):
+            return  # deleted by this form already: the answer it had
         raise NotFound(f"This {kind.noun} was deleted.")
-    new_event = encode(kind.deleted(object_id), stream=stream, actor=actor, idempotency_key=key)
+    new_event = encode(
+        kind.deleted(object_id), stream=stream, actor=actor, idempotency_key=key, content=content
+    )
     try:
         position = append(env, stream, new_event, state.version if expected is None else expected)
     except WrongCurrentVersionError:

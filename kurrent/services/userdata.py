@@ -38,7 +38,7 @@ from kurrent.core.domain import (
     clean_tags,
     clean_version,
 )
-from kurrent.core.errors import Conflict, Forbidden, NotFound, ValidationError
+from kurrent.core.errors import AlreadySubmitted, Conflict, Forbidden, NotFound, ValidationError
 from kurrent.core.events import (
     UserDataStored,
     entry_address_id,
@@ -255,8 +255,20 @@ def _store_over(
     ikey: str | None,
 ) -> Entry:
     stream = userdata_stream(current.owner_id, current.id)
-    if ikey and current.last_event_id in {str(event_id(stream, ikey, i)) for i in (0, 1)}:
-        return pipeline.readable(ENTRIES, actor, env, current.id)  # this store, resubmitted
+    if ikey and (
+        current.last_event_id in {str(event_id(stream, ikey, i)) for i in (0, 1)}
+        or pipeline.newest_from_form(ENTRIES, env, stream, ikey)
+    ):
+        # This form's own earlier store: the same values again are its answer again;
+        # other values must not be answered "Saved." over what the first one kept.
+        if all(getattr(current, name) == value for name, value in wanted.items()):
+            return pipeline.readable(ENTRIES, actor, env, current.id)
+        raise AlreadySubmitted(
+            "This form was submitted before with other values, and that first submission "
+            "is what was saved. Nothing was saved now: what you typed is kept below; "
+            "change the entry to save it.",
+            current,
+        )
     if current.deleted:
         return pipeline.restore(
             ENTRIES, actor, env, current.id, expected=expected, key=ikey, wanted=wanted

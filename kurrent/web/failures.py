@@ -1,4 +1,5 @@
-"""What a page answers when KurrentDB or its client fails in a way the view did not handle.
+"""What a page answers when KurrentDB or its client fails in a way the view did not handle,
+or a request holds what nothing below could take.
 
 Views handle the failures they expect (a form shows "KurrentDB is unreachable", a record
 page says its history cannot be read). Whatever gets past them ends here instead of in a
@@ -9,6 +10,8 @@ page says its history cannot be read). Whatever gets past them ends here instead
     StreamUnreadable, any error of   502                 KurrentDB answered with something
       kurrentdbclient                                    this app cannot read
     ValidationError                  400                 the field and what is wrong with it
+    OverflowError                    400                 a number too large for the database
+                                                         (e.g. a huge id in an /admin/ form)
     NotFound, Private                404
     Forbidden                        403
 
@@ -57,6 +60,10 @@ UNREADABLE = (
     "the stream in the event browser."
 )
 
+TOO_LARGE = (
+    "A number in this request is too large to be an id or a count here; nothing was changed."
+)
+
 
 class KurrentFailureMiddleware:
     """Maps the errors above to their pages (module docstring). Goes after HtmxMiddleware."""
@@ -78,6 +85,9 @@ class KurrentFailureMiddleware:
             return _page(request, 502, "This cannot be read right now", UNREADABLE)
         if isinstance(exc, ValidationError):
             return _page(request, 400, "Not a valid request", f"{exc.field}: {exc.message}")
+        if isinstance(exc, OverflowError):
+            log.info("a number out of range on %s: %s", request.path, exc)
+            return _page(request, 400, "Not a valid request", TOO_LARGE)
         if isinstance(exc, NotFound | Private):
             return _page(request, 404, "Not found", "There is nothing here.")
         if isinstance(exc, Forbidden):

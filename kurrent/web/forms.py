@@ -32,6 +32,16 @@ def retry_form(form_class: type[forms.Form], data: Any, current_version: int) ->
     return retry
 
 
+def fresh_key_form(form_class: type[forms.Form], data: Any) -> forms.Form:
+    """After AlreadySubmitted: every value the user typed (`data`, the POST) under a new
+    idempotency key, bound so the page shows them; sending it again is a new submission."""
+    data = data.copy()
+    data["idempotency_key"] = new_idempotency_key()
+    form = form_class(data)
+    form.is_valid()
+    return form
+
+
 def delete_form(item: Any) -> DeleteForm:
     """The confirmation of deleting `item` (a record or entry) at the version shown."""
     return DeleteForm(
@@ -181,6 +191,8 @@ class SchemaForm(forms.Form):
 class VisibilityForm(forms.Form):
     is_public = forms.BooleanField(required=False)
     expected_version = forms.IntegerField(widget=forms.HiddenInput, min_value=0)
+    # Optional: a post without one (an old page) still flips, without the replay guard.
+    idempotency_key = forms.UUIDField(widget=forms.HiddenInput, required=False)
 
 
 class DirectoryQueryForm(forms.Form):

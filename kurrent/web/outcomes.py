@@ -41,6 +41,7 @@ from kurrent.core.errors import (
     Conflict,
     Forbidden,
     KurrentBusy,
+    KurrentError,
     KurrentTimeout,
     KurrentUnavailable,
     NotConfigured,
@@ -49,6 +50,7 @@ from kurrent.core.errors import (
     StreamUnreadable,
     ValidationError,
 )
+from kurrent.web.forms import DeleteForm
 
 # Errors that mean "KurrentDB cannot take this now" (or be asked now).
 UNAVAILABLE = (KurrentUnavailable, KurrentBusy, NotConfigured)
@@ -137,6 +139,24 @@ def submit_delete(
         )
 
     return submit(form, write, env=env, blocked=blocked, not_found="Already deleted.")
+
+
+def deleted_by_this_form(request: HttpRequest, delete: Callable[..., Any], env: str) -> bool:
+    """A delete form posted for an item that is gone: True when this very form deleted it
+    (the service's delete answers its resubmission quietly), so the answer is the first
+    one's; anything else (deleted by someone else, never there, a bad form) is False."""
+    form = DeleteForm(request.POST)
+    if not form.is_valid():
+        return False
+    try:
+        delete(
+            expected_version=form.cleaned_data["expected_version"],
+            idempotency_key=str(form.cleaned_data["idempotency_key"]),
+            env=env,
+        )
+    except (KurrentError, Http404):
+        return False
+    return True
 
 
 def add_service_error(form: forms.Form, exc: ValidationError) -> None:

@@ -6,6 +6,7 @@ web package rather than in an app's templatetags folder."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
@@ -22,6 +23,13 @@ from kurrent.web import formatting
 from kurrent.web.context import current_env, health
 
 register = template.Library()
+
+
+@register.simple_tag
+def new_idempotency_key() -> str:
+    """A fresh idempotency key for a small form rendered in a loop (an entry card's
+    visibility button): resubmitting that rendering appends at most once."""
+    return str(uuid.uuid4())
 
 
 @register.filter

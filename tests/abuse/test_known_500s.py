@@ -76,3 +76,22 @@ def test_event_browser_positions_beyond_2_63(world, pos, stream):
             assert "pos" in body or "Ensure this value" in body
         elif stream:
             assert "There is no revision" in body
+
+
+def test_a_number_too_large_for_the_database_is_a_400(world):
+    """Found by the walk: Django's own admin form looks up a huge group id and SQLite
+    cannot take it (OverflowError). Any such number is a 400 page, never a 500."""
+    from django.contrib.auth.models import User
+
+    staff = User.objects.create_user("root", password="x", is_staff=True, is_superuser=True)
+    from django.test import Client
+
+    client = Client(raise_request_exception=False)
+    client.force_login(staff)
+    victim = world.users["viewer"]
+    response = client.post(
+        f"/admin/auth/user/{victim.pk}/change/",
+        {"username": victim.username, "groups": str(10**30), "date_joined_0": "2026-01-01"},
+    )
+    assert response.status_code == 400
+    assert "too large" in response.content.decode()

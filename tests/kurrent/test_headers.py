@@ -4,6 +4,7 @@ which the pages keep to: no inline script, on* handler, style element or attribu
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -136,10 +137,11 @@ class TestContentSecurityPolicy:
     def test_htmx_neither_injects_a_style_nor_evaluates_code(self, client, alice):
         client.force_login(alice)
         body = client.get("/kurrent-db-demo/").content.decode()
-        assert (
-            """<meta name="htmx-config" content='{"includeIndicatorStyles": false, """
-            """"allowEval": false}'>"""
-        ) in body
+        found = re.search(r"""<meta name="htmx-config" content='([^']*)'>""", body)
+        assert found is not None
+        config = json.loads(found.group(1))
+        assert config["includeIndicatorStyles"] is False
+        assert config["allowEval"] is False
         # A filter in hx-trigger ([...]) is code htmx would evaluate.
         for trigger in re.findall(r'hx-trigger="([^"]*)"', body):
             assert "[" not in trigger, trigger

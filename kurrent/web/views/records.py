@@ -38,6 +38,7 @@ from kurrent.web.forms import (
     RecordEditForm,
     RecordForm,
     delete_form,
+    fresh_key_form,
     new_idempotency_key,
     retry_form,
 )
@@ -45,6 +46,7 @@ from kurrent.web.http import HtmxHttpRequest, done, login_required
 from kurrent.web.outcomes import (
     UNAVAILABLE,
     UNREADABLE_READ,
+    deleted_by_this_form,
     form_status,
     submit,
     submit_delete,
@@ -92,8 +94,13 @@ def record_create(request: HtmxHttpRequest) -> HttpResponse:
         return trigger_client_event(response, "records-changed")
 
     ctx = {"create_form": form, "write_blocked": blocked, "page": "dashboard", "env": env}
+    if outcome.already is not None:
+        # Submitted before with other values: show what that saved, keep what was typed
+        # under a new key, so sending it again is a deliberate second record.
+        ctx["already_saved"] = outcome.already.current
+        ctx["create_form"] = fresh_key_form(RecordForm, request.POST)
     if request.htmx:
-        return render(request, f"{DASHBOARD}#create-form", ctx)
+        return render(request, f"{DASHBOARD}#create-form", ctx, status=outcome.status_for(request))
     return render(request, "kurrent/record_new.html", ctx, status=outcome.status)
 
 
@@ -327,7 +334,15 @@ def _conflict_rows(current: Any, form: RecordEditForm) -> list[dict[str, Any]]:
 @require_http_methods(["GET", "POST"])
 def record_delete(request: HtmxHttpRequest, record_id: str) -> HttpResponse:
     env = web.current_env(request)
-    record = get_rw_record(request, env, record_id)
+    try:
+        record = get_rw_record(request, env, record_id)
+    except Http404:
+        if request.method == "POST" and deleted_by_this_form(
+            request, partial(records.delete_record, request.user, record_id), env
+        ):
+            messages.info(request, "Already deleted: this form was submitted before.")
+            return done(request, reverse("kurrent-dashboard"))
+        raise
     blocked = web.write_block_reason(env, request.user)
     status, changed = 200, False
     if request.method == "GET":

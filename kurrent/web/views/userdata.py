@@ -12,7 +12,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -30,11 +30,12 @@ from kurrent.web.forms import (
     EntryForm,
     VisibilityForm,
     delete_form,
+    fresh_key_form,
     new_idempotency_key,
     retry_form,
 )
 from kurrent.web.http import HtmxHttpRequest, done, login_required, query_string
-from kurrent.web.outcomes import INVALID, submit, submit_delete
+from kurrent.web.outcomes import INVALID, deleted_by_this_form, submit, submit_delete
 
 # The fields of the edit form, merged field by field (and key by key) after a conflict.
 ENTRY_FIELDS = ("value", "tags", "is_public")
@@ -121,8 +122,13 @@ def entry_create(request: HtmxHttpRequest) -> HttpResponse:
         # (user, type, category) names one entry: point at the one stored there.
         form.add_error(None, str(outcome.conflict))
         ctx["existing"] = outcome.conflict.current
+    if outcome.already is not None:
+        # Submitted before with other values: show what that saved, keep what was typed.
+        ctx["already_saved"] = outcome.already.current
+        ctx["store_form"] = fresh_key_form(EntryForm, request.POST)
     if request.htmx:
-        return render(request, "kurrent/userdata.html#store-form", ctx)
+        status = outcome.status_for(request)
+        return render(request, "kurrent/userdata.html#store-form", ctx, status=status)
     return render(request, "kurrent/userdata.html", ctx, status=outcome.status)
 
 
@@ -223,6 +229,7 @@ def entry_visibility(request: HtmxHttpRequest, entry_id: str) -> HttpResponse:
             entry_id,
             expected_version=data["expected_version"],
             is_public=data["is_public"],
+            idempotency_key=str(data["idempotency_key"] or "") or None,
             env=env,
         )
 
@@ -259,7 +266,15 @@ def entry_visibility(request: HtmxHttpRequest, entry_id: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def entry_delete(request: HtmxHttpRequest, entry_id: str) -> HttpResponse:
     env = web.current_env(request)
-    entry = get_rw_entry(request, env, entry_id)
+    try:
+        entry = get_rw_entry(request, env, entry_id)
+    except Http404:
+        if request.method == "POST" and deleted_by_this_form(
+            request, partial(userdata.delete_entry, request.user, entry_id), env
+        ):
+            messages.info(request, "Already deleted: this form was submitted before.")
+            return done(request, reverse("kurrent-userdata"))
+        raise
     blocked = web.write_block_reason(env, request.user)
     status, changed = 200, False
     if request.method == "GET":
