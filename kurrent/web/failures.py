@@ -12,6 +12,7 @@ page says its history cannot be read). Whatever gets past them ends here instead
     ValidationError                  400                 the field and what is wrong with it
     OverflowError                    400                 a number too large for the database
                                                          (e.g. a huge id in an /admin/ form)
+    AlreadySubmitted                 409                 this form was submitted before
     NotFound, Private                404
     Forbidden                        403
 
@@ -31,6 +32,7 @@ from django.template.loader import render_to_string
 from kurrentdbclient.exceptions import KurrentDBClientError
 
 from kurrent.core.errors import (
+    AlreadySubmitted,
     Forbidden,
     KurrentBusy,
     KurrentUnavailable,
@@ -88,6 +90,8 @@ class KurrentFailureMiddleware:
         if isinstance(exc, OverflowError):
             log.info("a number out of range on %s: %s", request.path, exc)
             return _page(request, 400, "Not a valid request", TOO_LARGE)
+        if isinstance(exc, AlreadySubmitted):
+            return _page(request, 409, "Already submitted", str(exc))
         if isinstance(exc, NotFound | Private):
             return _page(request, 404, "Not found", "There is nothing here.")
         if isinstance(exc, Forbidden):
