@@ -38,7 +38,8 @@ def _lag(sync: Any) -> dict[str, Any] | None:
     }
 
 
-def _environment(name: str, health: Any) -> dict[str, Any]:
+def _environment(name: str, health: Any, who: Any) -> dict[str, Any]:
+    """`node_address` (an internal host and port) for admins only (issue 12, point 5)."""
     return {
         "name": name,
         "active": name == config.active_environment(),
@@ -47,7 +48,7 @@ def _environment(name: str, health: Any) -> dict[str, Any]:
         "reason": health.reason,
         "latency_ms": health.latency_ms,
         "node_state": health.node_state,
-        "node_address": health.node_address,
+        "node_address": health.node_address if roles.is_admin(who) else None,
         "commit_position": health.commit_position,
         "last_error": health.last_error,
         "last_success_at": health.last_success_at,
@@ -61,8 +62,9 @@ def environments(request: HttpRequest) -> Any:
     """health and sync status: every environment's state, latency, node and the read
     model's lag, as the status panel shows them (probed at most once per sync interval).
     Never a 503: an environment that is down says so in its `state`."""
-    require_reader(actor(request))
-    return [_environment(name, health) for name, health in context.health_all().items()]
+    who = actor(request)
+    require_reader(who)
+    return [_environment(name, health, who) for name, health in context.health_all().items()]
 
 
 @router.get(
@@ -71,10 +73,11 @@ def environments(request: HttpRequest) -> Any:
     summary="One environment's health",
 )
 def environment(request: HttpRequest, name: str) -> Any:
-    require_reader(actor(request))
+    who = actor(request)
+    require_reader(who)
     if name not in config.environments():
         raise NotFound(f"There is no environment {name[:40]!r}.")
-    return _environment(name, context.health(name))
+    return _environment(name, context.health(name), who)
 
 
 @router.get("/activity", response={200: ActivityPage, **READ}, summary="Activity")

@@ -41,7 +41,8 @@ from hypothesis import strategies as st
 
 from kurrent.services.roles import ADMIN, EDITOR, VIEWER
 from tests.abuse.conftest import World, make_user
-from tests.abuse.test_role_matrix import concrete_url, url_patterns
+from tests.abuse.test_role_matrix import concrete_url as _role_matrix_url
+from tests.abuse.test_role_matrix import url_patterns
 
 WALK_EXAMPLES = int(os.environ.get("WALK_EXAMPLES", "1"))
 WALK = settings(
@@ -209,6 +210,23 @@ class _PageParser(HTMLParser):
             self._select = None
 
 
+def concrete_url(route: str, world: World) -> str:
+    """The route with the role matrix's sample values; a path parameter it does not know
+    (a new URL's) gets the owner's name for names of people, else "dev"."""
+    known = re.sub(r"<(?:\w+:)?(username|name)>", lambda m: "@" + m.group(1) + "@", route)
+    url = _role_matrix_url(re.sub(r"<(?:\w+:)?(\w+)>", _known_or_sample, known), world)
+    url = url.replace("@username@", world.users["owner"].username)
+    return url.replace("@name@", "dev")
+
+
+_SAMPLED = {"record_id", "entry_id", "user_id", "version", "token_id", "object_id"}
+_SAMPLED |= {"content_type_id", "id", "app_label", "url", "env"}
+
+
+def _known_or_sample(match: re.Match) -> str:
+    return match.group(0) if match.group(1) in _SAMPLED else "dev"
+
+
 def _route_of(url: str) -> str | None:
     path = urlsplit(url).path or "/"
     try:
@@ -226,7 +244,8 @@ def _seed_for_the_crawl(world: World) -> None:
     for n in range(22):
         records.create_record(owner, name=f"Crawl {n}", data={"n": n}, is_public=True)
     records.create_record(owner, name="Private", data={}, is_public=False)
-    userdata.store_entry(owner, entry_type="settings", category="c", value={}, is_public=False)
+    category = f"crawl-{uuid.uuid4().hex[:8]}"
+    userdata.store_entry(owner, entry_type="settings", category=category, value={}, is_public=False)
 
 
 def crawl(world: World) -> dict[str, Params]:
@@ -236,7 +255,8 @@ def crawl(world: World) -> dict[str, Params]:
     for route, _ in PATTERNS:
         url = concrete_url(route, world)
         for role in ("anonymous", "owner", "admin", "staff"):
-            response = world.client_for(role).get(url, follow=False)
+            client = world.client_for(role, raise_request_exception=False)
+            response = client.get(url, follow=False)
             if response.status_code != 200 or "html" not in response.get("Content-Type", ""):
                 continue
             parser = _PageParser(url)
