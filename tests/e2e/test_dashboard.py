@@ -106,7 +106,7 @@ def test_two_editors_conflict_and_nothing_is_lost(new_page, alice):
     expect(table).to_contain_text("Name from tab one")
     expect(table).to_contain_text("Name from tab two")
     # What the second user typed is still in the form; nothing was saved over tab one.
-    expect(second.get_by_label("Name")).to_have_value("Name from tab two")
+    expect(second.get_by_label("Name", exact=True)).to_have_value("Name from tab two")
     assert records.get_record(alice, record.id).name == "Name from tab one"
 
     # Saving again is a deliberate choice, made after seeing both.
