@@ -45,7 +45,7 @@ def card_sparks(env: str) -> CardSparks:
         calls_text=(
             sparkline.count_summary("Calls", series.calls)
             + " "
-            + sparkline.count_summary("Errors", series.errors).replace(", the last 15 minutes", "")
+            + sparkline.count_summary("Errors", series.errors, window=None)
         ),
         latest_latency=formatting.latency_text(known[-1]) if known else "",
     )

@@ -99,10 +99,12 @@ def summary(
 
 
 def count_summary(
-    what: str, values: Sequence[int | None], *, window: str = "the last 15 minutes"
+    what: str, values: Sequence[int | None], *, window: str | None = "the last 15 minutes"
 ) -> str:
-    """A sentence for counts per slot: the sum and the busiest slot."""
+    """A sentence for counts per slot: the sum and the busiest slot (`window` None: the
+    sentence follows one that named it)."""
+    said = f"{what}, {window}" if window else what
     known = [v for v in values if v is not None]
     if not known:
-        return f"{what}, {window}: not counted yet."
-    return f"{what}, {window}: {sum(known)} in all, at most {max(known)} in a half-minute."
+        return f"{said}: not counted yet."
+    return f"{said}: {sum(known)} in all, at most {max(known)} in a half-minute."

@@ -98,6 +98,9 @@ class TestSparkline:
             "Calls, the last 15 minutes: 10 in all, at most 7 in a half-minute."
         )
         assert "no readings yet" in sparkline.summary("X", [None], str)
+        assert sparkline.count_summary("Errors", [0, 2], window=None) == (
+            "Errors: 2 in all, at most 2 in a half-minute."
+        )
 
 
 class TestQuantiles:
