@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
@@ -19,9 +18,10 @@ from kurrent.core.errors import Forbidden, NotFound, ValidationError
 from kurrent.services import schemas, userdata
 from kurrent.web import context as web
 from kurrent.web.access import can_edit, get_entry_or_deleted
-from kurrent.web.forms import DeleteForm, DiffForm, new_idempotency_key
-from kurrent.web.http import HtmxHttpRequest, done, login_required
-from kurrent.web.outcomes import UNAVAILABLE, form_status, submit, unreadable_message
+from kurrent.web.forms import DiffForm, new_idempotency_key
+from kurrent.web.http import HtmxHttpRequest, login_required
+from kurrent.web.outcomes import UNAVAILABLE, form_status, unreadable_message
+from kurrent.web.views.restoring import restore_from_page
 
 
 def _owner_url(request: HtmxHttpRequest, entry: Any) -> str:
@@ -117,25 +117,12 @@ def entry_restore(request: HtmxHttpRequest, entry_id: str) -> HttpResponse:
     """Bring a deleted entry back (UserDataRestored), from its page: owner or admin."""
     env = web.current_env(request)
     entry = get_entry_or_deleted(request, env, entry_id)
-    if not can_edit(request.user, entry):
-        raise PermissionDenied("Only the owner (or an admin) may restore this entry.")
-    form = DeleteForm(request.POST)  # the same two fields: the version seen and a key
-
-    def restore(data: dict[str, Any]) -> Any:
-        return userdata.restore_entry(
-            request.user,
-            entry_id,
-            expected_version=data["expected_version"],
-            idempotency_key=str(data["idempotency_key"]),
-            env=env,
-        )
-
-    blocked = web.write_block_reason(env, request.user)
-    outcome = submit(form, restore, env=env, blocked=blocked)
-    if outcome.done:
-        messages.success(request, f"Restored {entry.entry_type} · {entry.category}.")
-    elif outcome.conflict is not None:
-        messages.error(request, "It changed meanwhile: this is how it is now. Restore again?")
-    else:
-        messages.error(request, " ".join(e for errs in form.errors.values() for e in errs))
-    return done(request, reverse("kurrent-entry", args=[entry_id]))
+    return restore_from_page(
+        request,
+        env,
+        entry,
+        noun="entry",
+        label=f"{entry.entry_type} · {entry.category}",
+        restore=lambda actor, **fields: userdata.restore_entry(actor, entry_id, **fields),
+        page_url=reverse("kurrent-entry", args=[entry_id]),
+    )

@@ -53,6 +53,7 @@ from kurrent.web.outcomes import (
     unreadable_message,
 )
 from kurrent.web.views.dashboard import DASHBOARD, blank_record_form
+from kurrent.web.views.restoring import restore_from_page
 
 RECORD_FIELDS = ("name", "data", "tags", "is_public")
 
@@ -376,25 +377,12 @@ def record_restore(request: HtmxHttpRequest, record_id: str) -> HttpResponse:
     """Bring a deleted record back (StreamRestored), from its page: owner or admin."""
     env = web.current_env(request)
     record = get_record_or_deleted(request, env, record_id)
-    if not can_edit(request.user, record):
-        raise PermissionDenied("Only the owner (or an admin) may restore this record.")
-    form = DeleteForm(request.POST)  # the same two fields: the version seen and a key
-
-    def restore(data: dict[str, Any]) -> Any:
-        return records.restore_record(
-            request.user,
-            record_id,
-            expected_version=data["expected_version"],
-            idempotency_key=str(data["idempotency_key"]),
-            env=env,
-        )
-
-    blocked = web.write_block_reason(env, request.user)
-    outcome = submit(form, restore, env=env, blocked=blocked)
-    if outcome.done:
-        messages.success(request, f"Restored “{record.name}”.")
-    elif outcome.conflict is not None:
-        messages.error(request, "It changed meanwhile: this is how it is now. Restore again?")
-    else:
-        messages.error(request, " ".join(e for errs in form.errors.values() for e in errs))
-    return done(request, reverse("kurrent-record", args=[record_id]))
+    return restore_from_page(
+        request,
+        env,
+        record,
+        noun="record",
+        label=f"“{record.name}”",
+        restore=lambda actor, **fields: records.restore_record(actor, record_id, **fields),
+        page_url=reverse("kurrent-record", args=[record_id]),
+    )
